@@ -1,0 +1,350 @@
+"""Tensor: a NumPy array that records the operations made on it, and reverse-mode autodiff.
+
+Every differentiable operation (see :mod:`glassnet.ops`) returns a new Tensor holding
+
+* ``data``       the result, a NumPy array;
+* ``_parents``   the input Tensors it was computed from;
+* ``_backward``  a function ``g -> (g_parent_0, g_parent_1, ...)`` giving the vector-Jacobian
+                 products, i.e. the chain rule ``∂L/∂input = ∂L/∂output · ∂output/∂input``.
+
+``loss.backward()`` visits the recorded graph from the output back to the inputs in reverse
+topological order, sums the gradients reaching each node, and stores them in ``.grad`` of the
+leaves (tensors created by the user with ``requires_grad=True``). The graph is then freed,
+as in PyTorch. Gradients accumulate across calls until cleared.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import backend
+
+
+class _GradMode:
+    """Global switch read by every op: when off, no graph is recorded (``no_grad``)."""
+
+    enabled = True
+
+
+class no_grad:
+    """Context manager (and decorator) that disables graph recording, like ``torch.no_grad``."""
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager that re-enables graph recording inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = True
+        return self
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class Tensor:
+    """An n-dimensional array with automatic differentiation.
+
+    Create one with :func:`glassnet.tensor`. Arithmetic operators, ``@``, indexing and the
+    methods below all build the graph that :meth:`backward` differentiates.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_hooks", "name",
+                 "__weakref__")
+    __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"Only floating-point tensors can require gradients, got dtype {self.data.dtype}.")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._parents = ()
+        self._backward = None
+        self._op = None
+        self._hooks = None
+        self.name = name
+
+    # ----------------------------------------------------------------- array facts
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._backward is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None:
+            return self.data
+        return self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory with the tensor)."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", threshold=20, prefix="tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.data.dtype != np.dtype(backend.floatx()):
+            extra = f", dtype={self.data.dtype.name}" + extra
+        return f"tensor({body}{extra})"
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __hash__(self) -> int:  # tensors are used as dict keys by identity, like torch
+        return id(self)
+
+    # ----------------------------------------------------------------- graph helpers
+    def detach(self) -> "Tensor":
+        """A tensor sharing the same data but cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"Only floating-point tensors can require gradients, got dtype {self.data.dtype}.")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def register_hook(self, hook: Callable[[np.ndarray], None]) -> None:
+        """Call ``hook(grad)`` with the gradient reaching this tensor during ``backward``."""
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Back-propagate from this tensor and accumulate ``.grad`` in every leaf that requires it.
+
+        ``grad`` is the seed ∂L/∂self; it may be omitted only for a tensor with one element
+        (it is then 1). The graph is freed afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require gradients: none of its inputs "
+                "had requires_grad=True, or it was computed under no_grad()."
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() needs a gradient argument for a non-scalar tensor of shape {self.shape}; "
+                    "pass grad=ones of that shape to sum over it."
+                )
+            seed = np.ones_like(self.data)
+        else:
+            seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
+            if seed.shape != self.data.shape:
+                try:
+                    seed = np.broadcast_to(seed, self.data.shape)
+                except ValueError:
+                    raise ValueError(f"backward(): gradient of shape {seed.shape} does not match the "
+                                     f"tensor's shape {self.shape}.") from None
+        run_backward(self, seed, retain_graph)
+
+
+def _topological_order(root: Tensor) -> list:
+    """Tensors that require gradients, each listed after all of its inputs (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        key = id(node)
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> None:
+    grads = {id(root): seed}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._hooks:
+            for hook in node._hooks:
+                hook(g)
+        if node._backward is None:  # a leaf: accumulate
+            if g.dtype != node.data.dtype or g.shape != node.data.shape:
+                g = np.broadcast_to(g, node.data.shape).astype(node.data.dtype)
+            if node.grad is None:
+                node.grad = np.array(g, copy=True)  # never alias an array another node may hold
+            else:
+                node.grad += g
+            continue
+        parent_grads = node._backward(g)
+        for parent, pg in zip(node._parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            key = id(parent)
+            previous = grads.get(key)
+            grads[key] = pg if previous is None else previous + pg
+        if not retain_graph:
+            node._parents = ()
+            node._backward = _graph_freed
+
+
+def _graph_freed(g):
+    raise RuntimeError(
+        "Trying to backward through the graph a second time: its intermediate results were freed by "
+        "the first backward(). Call backward(retain_graph=True) the first time if you need to."
+    )
+
+
+class Parameter(Tensor):
+    """A trainable weight: a leaf tensor owned by a layer (Keras ``Variable``, torch ``Parameter``).
+
+    ``trainable=False`` weights (e.g. batch-norm moving statistics) never receive gradients.
+    """
+
+    __slots__ = ("trainable", "regularizer", "constraint", "path")
+
+    def __init__(self, data, trainable: bool = True, name: str | None = None, dtype=None,
+                 regularizer=None, constraint=None):
+        super().__init__(data, requires_grad=trainable, dtype=dtype, name=name)
+        self.trainable = bool(trainable)
+        self.regularizer = regularizer
+        self.constraint = constraint
+        self.path = name
+
+    def assign(self, value) -> None:
+        """Overwrite the values in place (keeps the array object, so views stay valid)."""
+        value = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if value.shape != self.data.shape:
+            raise ValueError(f"Cannot assign a value of shape {value.shape} to weight "
+                             f"{self.name!r} of shape {self.data.shape}.")
+        self.data[...] = value
+
+    def __repr__(self) -> str:
+        return f"<Parameter {self.name} shape={self.shape} dtype={self.dtype.name} trainable={self.trainable}>"
+
+
+def _to_array(data, dtype) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=np.dtype(dtype))
+    array = data if isinstance(data, np.ndarray) else np.asarray(data)
+    if array.dtype.kind in "iu" or (array.dtype.kind == "f" and not isinstance(data, np.ndarray)):
+        return array.astype(backend.floatx())
+    return array
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
+    """Create a Tensor.
+
+    Python numbers and lists become ``floatx()`` (float32); a NumPy float array keeps its
+    dtype (as ``torch.tensor`` does), integer arrays become ``floatx()``; ``dtype=`` overrides.
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def as_tensor(x, dtype=None) -> Tensor:
+    """``x`` itself if it is a Tensor (cast to ``dtype`` if given), else a constant Tensor."""
+    if isinstance(x, Tensor):
+        if dtype is not None and x.data.dtype != np.dtype(dtype):
+            from .ops.elementwise import cast
+
+            return cast(x, dtype)
+        return x
+    return Tensor(x, dtype=dtype)
+
+
+def make_result(data: np.ndarray, parents: Sequence[Tensor], backward_fn, op: str) -> Tensor:
+    """Wrap an op's output; record the graph only if grad mode is on and an input needs it.
+
+    This is the hot path of every operation, so it bypasses ``Tensor.__init__``.
+    """
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out._op = op
+    out._hooks = None
+    out.name = None
+    if _GradMode.enabled:
+        for parent in parents:
+            if parent.requires_grad:
+                out.requires_grad = True
+                out._parents = tuple(parents)
+                out._backward = backward_fn
+                return out
+    out.requires_grad = False
+    out._parents = ()
+    out._backward = None
+    return out
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def is_scalar_number(x) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, bool)
