@@ -42,8 +42,10 @@ class no_grad:
         return False
 
     def __call__(self, fn):
+        mode = type(self)  # no_grad or enable_grad
+
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with mode():
                 return fn(*args, **kwargs)
 
         wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
@@ -112,9 +114,12 @@ class Tensor:
         return len(self.data)
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is None:
-            return self.data
-        return self.data.astype(dtype)
+        """NumPy 2 protocol: ``np.asarray(t)`` shares memory, ``np.array(t)`` (copy=True) copies."""
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            if copy is False:
+                raise ValueError(f"Cannot convert a {self.data.dtype} tensor to {np.dtype(dtype)} without a copy.")
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (shares memory with the tensor)."""
@@ -148,7 +153,7 @@ class Tensor:
     # ----------------------------------------------------------------- graph helpers
     def detach(self) -> "Tensor":
         """A tensor sharing the same data but cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.data, dtype=self.data.dtype)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and self.data.dtype.kind != "f":
@@ -261,6 +266,9 @@ class Parameter(Tensor):
     def __init__(self, data, trainable: bool = True, name: str | None = None, dtype=None,
                  regularizer=None, constraint=None):
         super().__init__(data, requires_grad=trainable, dtype=dtype, name=name)
+        source = data.data if isinstance(data, Tensor) else data
+        if isinstance(source, np.ndarray) and np.shares_memory(self.data, source):
+            self.data = self.data.copy()  # a weight owns its values (optimizers update them in place)
         self.trainable = bool(trainable)
         self.regularizer = regularizer
         self.constraint = constraint
@@ -294,8 +302,14 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
 
     Python numbers and lists become ``floatx()`` (float32); a NumPy float array keeps its
     dtype (as ``torch.tensor`` does), integer arrays become ``floatx()``; ``dtype=`` overrides.
+    The data is always copied, as ``torch.tensor`` does (the ``Tensor(array)`` constructor, like
+    ``torch.as_tensor``, shares the array's memory instead).
     """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+    result = Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+    source = data.data if isinstance(data, Tensor) else data
+    if isinstance(source, np.ndarray) and np.shares_memory(result.data, source):
+        result.data = result.data.copy()
+    return result
 
 
 def as_tensor(x, dtype=None) -> Tensor:
@@ -315,7 +329,8 @@ def make_result(data: np.ndarray, parents: Sequence[Tensor], backward_fn, op: st
     This is the hot path of every operation, so it bypasses ``Tensor.__init__``.
     """
     out = Tensor.__new__(Tensor)
-    out.data = data
+    # NumPy returns scalars, not 0-d arrays, from ufuncs on 0-d inputs; .data is always an ndarray.
+    out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = None
     out._op = op
     out._hooks = None

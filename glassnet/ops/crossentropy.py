@@ -28,10 +28,10 @@ def softmax_cross_entropy(logits, labels, axis: int = -1) -> Tensor:
     def backward(g):
         g = np.expand_dims(g, axis)
         gz = gy = None
-        if logits.requires_grad:
-            gz = g * (np.exp(log_p) * y.sum(axis=axis, keepdims=True) - y)
+        if logits.requires_grad:  # labels and logits may broadcast against each other
+            gz = unbroadcast(g * (np.exp(log_p) * y.sum(axis=axis, keepdims=True) - y), logits.data.shape)
         if labels.requires_grad:
-            gy = -g * log_p
+            gy = unbroadcast(-g * log_p, y.shape)
         return gz, gy
 
     return make_result(out, (logits, labels), backward, "softmax_cross_entropy")

@@ -98,6 +98,8 @@ def power(a, b) -> Tensor:
         def backward_scalar(g):
             if exponent == 2.0:
                 return (g * (2.0 * x),)
+            if exponent == 0.0:
+                return (np.zeros_like(g),)
             return (g * (exponent * x ** (exponent - 1.0)),)
 
         return make_result(out, (a,), backward_scalar, "power")
@@ -107,7 +109,9 @@ def power(a, b) -> Tensor:
     def backward(g):
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.data.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = np.where(b.data == 0, 0, g * b.data * a.data ** (b.data - 1))
+            ga = unbroadcast(ga.astype(g.dtype, copy=False), a.data.shape)
         if b.requires_grad:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_a = np.where(a.data > 0, np.log(np.where(a.data > 0, a.data, 1)), 0)
@@ -197,9 +201,7 @@ def cast(x, dtype) -> Tensor:
 # ------------------------------------------------------------------ piecewise
 def _share(wins: np.ndarray, ties: np.ndarray, dtype) -> np.ndarray:
     """1 where the first input wins, 0.5 on ties, 0 where it loses."""
-    share = wins.astype(dtype)
-    share[ties] = 0.5
-    return share
+    return np.where(ties, 0.5, wins).astype(dtype, copy=False)  # np.where: 0-d inputs work too
 
 
 def maximum(a, b) -> Tensor:

@@ -56,6 +56,8 @@ def dense(x, kernel, bias=None) -> Tensor:
     ∂L/∂x = g Wᵀ,  ∂L/∂W = xᵀ g,  ∂L/∂b = Σ_batch g.
     """
     x, kernel = coerce_pair(x, kernel)
+    if bias is not None:
+        bias = coerce_pair(x, bias)[1]  # a NumPy/list bias becomes a constant Tensor
     X = x.data
     W = kernel.data
     X2 = X if X.ndim == 2 else X.reshape(-1, X.shape[-1])

@@ -135,7 +135,7 @@ def softsign(x) -> Tensor:
     """x / (1 + |x|);  derivative 1/(1 + |x|)²."""
     x = as_float_tensor(x)
     denominator = 1.0 + np.abs(x.data)
-    return make_result(x.data / denominator, (x,), lambda g: (g / (denominator * denominator),), "softsign")
+    return make_result(x.data / denominator, (x,), lambda g: (g / denominator / denominator,), "softsign")
 
 
 def swish(x, beta: float = 1.0) -> Tensor:
@@ -195,15 +195,18 @@ def gelu(x, approximate: bool = False) -> Tensor:
         out = data * cdf
 
         def backward(g):
-            return (g * (cdf + data * (_INV_SQRT_2PI * np.exp(-0.5 * data * data))),)
+            xc = np.clip(data, -40.0, 40.0)  # φ(x) underflows to 0 beyond |x| = 40; keeps x² finite
+            return (g * (cdf + data * (_INV_SQRT_2PI * np.exp(-0.5 * xc * xc))),)
 
         return make_result(out, (x,), backward, "gelu")
-    inner = _SQRT_2_OVER_PI * (data + 0.044715 * data ** 3)
+    # tanh(inner) is exactly ±1 for |x| ≥ 20, so clipping there changes nothing but keeps x³ finite.
+    xc = np.clip(data, -20.0, 20.0)
+    inner = _SQRT_2_OVER_PI * (xc + 0.044715 * xc ** 3)
     t = np.tanh(inner)
     out = 0.5 * data * (1.0 + t)
 
     def backward_approx(g):
-        d_inner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * data * data)
+        d_inner = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * xc * xc)
         return (g * (0.5 * (1.0 + t) + 0.5 * data * (1.0 - t * t) * d_inner),)
 
     return make_result(out, (x,), backward_approx, "gelu")

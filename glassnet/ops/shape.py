@@ -145,6 +145,7 @@ def take(x, indices, axis: int = 0) -> Tensor:
     """Gather ``indices`` along ``axis`` (as ``np.take``); repeated indices accumulate gradient."""
     x = as_float_tensor(x)
     indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices).astype(np.intp)
+    axis = axis % x.ndim
     out = np.take(x.data, indices, axis=axis)
     shape, dtype = x.data.shape, x.data.dtype
 
@@ -163,8 +164,7 @@ def pad(x, pad_width, mode: str = "constant", constant_values=0) -> Tensor:
     if mode != "constant":
         raise ValueError(f"pad: only mode='constant' is differentiable here, got {mode!r}.")
     x = as_float_tensor(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2)) \
-        if np.ndim(pad_width) <= 1 else np.asarray(pad_width, dtype=int)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))  # NumPy's pad_width rules
     out = np.pad(x.data, widths, mode="constant", constant_values=constant_values)
     inner = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, x.data.shape))
     return make_result(out, (x,), lambda g: (g[inner],), "pad")
@@ -173,6 +173,7 @@ def pad(x, pad_width, mode: str = "constant", constant_values=0) -> Tensor:
 def repeat(x, repeats: int, axis: int) -> Tensor:
     """Repeat each element ``repeats`` times along ``axis`` (``np.repeat``)."""
     x = as_float_tensor(x)
+    axis = axis % x.ndim
     n = x.data.shape[axis]
 
     def backward(g):

@@ -72,6 +72,6 @@ def erf_array(x: np.ndarray) -> np.ndarray:
             z = 1.0 / (s * s)
             result[band] = 1.0 - np.exp(-s * s - 0.5625 + _poly(r_coef, z) / _poly(s_coef, z)) / s
 
-    result = np.copysign(result, x)
+    np.copysign(result, x, out=result)  # in place: stays an array for 0-d input
     result[np.isnan(x)] = np.nan
     return result.astype(out_dtype, copy=False)
