@@ -1,0 +1,199 @@
+"""The ``glassnet`` command.
+
+``glassnet train`` trains a multilayer perceptron on a bundled dataset (digits by default), prints
+test metrics and a classification report, and writes a run folder::
+
+    runs/<dataset>-<time>/model.glassnet   the trained model (load with glassnet.load_model)
+                          history.csv      per-epoch loss / metrics / learning rate
+                          metrics.json     test results and the settings used
+                          loss.png, accuracy.png   training curves (when matplotlib is installed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+CLASSIFICATION_DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "classification")
+REGRESSION_DATASETS = ("diabetes", "regression")
+
+
+def _hidden_sizes(text: str) -> list:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated integers like 128,64; got {text!r}.")
+    if any(s <= 0 for s in sizes):
+        raise argparse.ArgumentTypeError("--hidden sizes must be positive.")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="glassnet",
+        description="glassnet: deep learning on NumPy that lets you see inside. "
+                    "Run 'glassnet train' to train a network on bundled data.")
+    parser.add_argument("--version", action="version", version=f"glassnet {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train = commands.add_parser(
+        "train", help="train an MLP on a bundled dataset and write a run folder",
+        description="Train a multilayer perceptron on a bundled dataset (scikit-learn's), show a progress bar, "
+                    "print test loss/accuracy and a classification report, and save the model, the history "
+                    "(CSV) and loss/accuracy curves (PNG) in a run folder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--dataset", default="digits", choices=CLASSIFICATION_DATASETS + REGRESSION_DATASETS,
+                       help="bundled dataset to train on")
+    train.add_argument("--hidden", type=_hidden_sizes, default=[256, 128],
+                       help="hidden layer sizes, comma-separated (e.g. 256,128)")
+    train.add_argument("--activation", default="relu", help="hidden activation (any glassnet activation name)")
+    train.add_argument("--optimizer", default="adam", help="optimizer name (sgd, adam, rmsprop, ...)")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    train.add_argument("--epochs", type=int, default=50, help="training epochs")
+    train.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    train.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each hidden layer")
+    train.add_argument("--validation-split", type=float, default=0.1,
+                       help="fraction of the training data held out for validation")
+    train.add_argument("--test-size", type=float, default=0.2, help="fraction of the data used as test set")
+    train.add_argument("--seed", type=int, default=0, help="random seed (data split, initialisation, shuffling)")
+    train.add_argument("--out", default=None, help="run folder (default: runs/<dataset>-<timestamp>)")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, "
+                                                                                   "2 one line per epoch")
+    return parser
+
+
+def _load_task(dataset: str, test_size: float, seed: int):
+    from . import datasets
+
+    if dataset in ("moons", "circles"):
+        kwargs = {"n_samples": 1000, "noise": 0.2 if dataset == "moons" else 0.1, "random_state": seed}
+    elif dataset == "classification":
+        kwargs = {"n_samples": 1000, "n_features": 20, "random_state": seed}
+    elif dataset == "regression":
+        kwargs = {"n_samples": 1000, "n_features": 20, "noise": 10.0, "random_state": seed}
+    else:
+        kwargs = {}
+    return datasets.load(dataset, return_split=True, test_size=test_size, seed=seed, **kwargs)
+
+
+def build_model(input_dim: int, hidden: list, activation: str, dropout: float, output_units: int,
+                output_activation, x_train):
+    from . import layers, models
+
+    normalization = layers.Normalization(name="standardize")
+    normalization.adapt(x_train)
+    stack = [layers.Input(shape=(input_dim,)), normalization]
+    for units in hidden:
+        stack.append(layers.Dense(units, activation=activation))
+        if dropout:
+            stack.append(layers.Dropout(dropout))
+    stack.append(layers.Dense(output_units, activation=output_activation, name="output"))
+    return models.Sequential(stack, name="mlp")
+
+
+def train(args) -> dict:
+    """Run ``glassnet train`` with parsed arguments; returns the test results."""
+    import glassnet
+    from . import metrics, optimizers
+
+    glassnet.set_seed(args.seed)
+    (x_train, y_train), (x_test, y_test) = _load_task(args.dataset, args.test_size, args.seed)
+    regression = args.dataset in REGRESSION_DATASETS
+    if regression:
+        y_train = y_train.reshape(len(y_train), -1).astype(np.float32)
+        y_test = y_test.reshape(len(y_test), -1).astype(np.float32)
+        output_units, output_activation, loss, metric_names = y_train.shape[1], None, "mse", ["mae"]
+    else:
+        classes = int(max(y_train.max(), y_test.max())) + 1
+        if classes == 2:
+            output_units, output_activation, loss = 1, "sigmoid", "binary_crossentropy"
+            y_train = y_train.astype(np.float32).reshape(-1, 1)
+            y_test = y_test.astype(np.float32).reshape(-1, 1)
+        else:
+            output_units, output_activation, loss = classes, "softmax", "sparse_categorical_crossentropy"
+        metric_names = ["accuracy"]
+
+    model = build_model(x_train.shape[1], args.hidden, args.activation, args.dropout, output_units,
+                        output_activation, x_train)
+    optimizer = optimizers.get(args.optimizer)
+    optimizer.learning_rate = args.lr
+    model.compile(optimizer=optimizer, loss=loss, metrics=metric_names)
+    if args.verbose:
+        print(f"glassnet {glassnet.__version__}: training on '{args.dataset}' "
+              f"({len(x_train)} train / {len(x_test)} test samples, {x_train.shape[1]} features)")
+        model.summary()
+
+    started = time.perf_counter()
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                        validation_split=args.validation_split, verbose=args.verbose)
+    seconds = time.perf_counter() - started
+
+    results = model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)
+    results["train_seconds"] = round(seconds, 3)
+    print(f"\nTest results ({len(x_test)} samples): " + ", ".join(f"{k} = {v:.4f}" for k, v in results.items()
+                                                                     if k != "train_seconds")
+          + f"  (training took {seconds:.1f} s)")
+    report = None
+    if not regression:
+        predictions = model.predict(x_test, batch_size=256, verbose=0)
+        labels = (predictions[:, 0] >= 0.5).astype(int) if output_units == 1 else predictions.argmax(axis=1)
+        report = metrics.classification_report(y_test.reshape(-1).astype(int), labels, digits=4)
+        print("\nClassification report (test set):\n" + report)
+
+    out = args.out or os.path.join("runs", f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.glassnet"))
+    _write_history_csv(history.history, os.path.join(out, "history.csv"))
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump({"test": results, "settings": settings, "classification_report": report}, f, indent=2)
+    written = ["model.glassnet", "history.csv", "metrics.json"]
+    try:
+        from . import plot
+
+        for key in ("loss", "accuracy", "mae"):
+            if key in history.history:
+                plot.plot_history(history, key, to_file=os.path.join(out, f"{key}.png"))
+                written.append(f"{key}.png")
+    except ImportError:
+        print("(matplotlib is not installed: no curves drawn; pip install 'glassnet[plot]')")
+    print(f"\nRun folder: {out}  ({', '.join(written)})")
+    return results
+
+
+def _write_history_csv(history: dict, path: str) -> None:
+    keys = list(history)
+    epochs = len(next(iter(history.values()))) if history else 0
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch"] + keys)
+        for epoch in range(epochs):
+            writer.writerow([epoch + 1] + [f"{history[k][epoch]:.6g}" for k in keys])
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .errors import GlassnetError
+
+    try:
+        if args.command == "train":
+            train(args)
+    except (GlassnetError, ImportError) as error:
+        print(f"glassnet: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Layers: ``from glassnet.layers import Dense, Dropout, ...`` (Keras names and arguments)."""
+
+from ..saving import deserialize as _deserialize, serialize as _serialize
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, Swish
+from .base import REGISTRY, InputSpec, Layer, clear_session
+from .core import Dense, Dropout, Flatten, Identity, Reshape
+from .input import Input, InputLayer, KerasTensor
+from .preprocessing import Normalization
+
+
+def serialize(layer) -> dict:
+    return _serialize(layer, REGISTRY)
+
+
+def deserialize(config, custom_objects=None):
+    return _deserialize(config, REGISTRY, custom_objects)
+
+
+def get(identifier):
+    if isinstance(identifier, Layer):
+        return identifier
+    return deserialize(identifier)

@@ -1,0 +1,460 @@
+"""The ``Layer`` base class: weights created on first call, tracked, saved and restored.
+
+A layer subclass implements ``build(input_shape)`` (create weights with ``add_weight``) and
+``call(inputs, training=...)`` (compute outputs with glassnet ops). ``__call__`` converts the
+inputs, builds the layer from the first input's shape, checks later inputs against the shape
+it was built for (errors name the layer and both shapes), and propagates the ``training``
+flag to nested layers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import backend, constraints as constraints_module, initializers, regularizers
+from ..errors import NotBuiltError, ShapeError
+from ..saving import Registry
+from ..tensor import Parameter, Tensor, no_grad
+
+REGISTRY = Registry("layer")
+_NAME_COUNTS: dict = defaultdict(int)
+
+
+def to_snake_case(name: str) -> str:
+    """``'Dense'`` → ``'dense'``, ``'GlobalAveragePooling2D'`` → ``'global_average_pooling2d'`` (Keras rule)."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``... within a session (as Keras names layers)."""
+    count = _NAME_COUNTS[base]
+    _NAME_COUNTS[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session() -> None:
+    """Reset automatic layer names (``dense``, ``dense_1``...)."""
+    _NAME_COUNTS.clear()
+
+
+class _CallContext:
+    """State shared by nested layer calls: the training flag and losses added during the call."""
+
+    training = None
+    depth = 0
+    losses: list = []
+
+
+def current_training_flag() -> bool:
+    return bool(_CallContext.training)
+
+
+class InputSpec:
+    """What a layer accepts: rank (``ndim``/``min_ndim``/``max_ndim``) and fixed sizes of some axes."""
+
+    def __init__(self, ndim=None, min_ndim=None, max_ndim=None, axes=None):
+        self.ndim, self.min_ndim, self.max_ndim = ndim, min_ndim, max_ndim
+        self.axes = dict(axes or {})
+
+    def expected(self) -> str:
+        rank = self.ndim or self.min_ndim or (max(-a for a in self.axes) if self.axes else None)
+        if rank:
+            shape = ["None"] * rank
+            for axis, size in self.axes.items():
+                if -rank <= axis < rank:
+                    shape[axis] = str(size)
+            return "(" + ", ".join(shape) + ")"
+        return "any shape"
+
+    def check(self, layer: "Layer", shape: tuple) -> None:
+        rank = len(shape)
+        wrong_rank = ((self.ndim is not None and rank != self.ndim)
+                      or (self.min_ndim is not None and rank < self.min_ndim)
+                      or (self.max_ndim is not None and rank > self.max_ndim))
+        wrong_axis = not wrong_rank and any(
+            -rank <= axis < rank and shape[axis] is not None and shape[axis] != size
+            for axis, size in self.axes.items())
+        if wrong_rank or wrong_axis:
+            detail = ""
+            if wrong_axis:
+                detail = "; ".join(f"axis {axis} should be {size} but is {shape[axis]}"
+                                   for axis, size in self.axes.items() if -rank <= axis < rank
+                                   and shape[axis] is not None and shape[axis] != size)
+            elif wrong_rank:
+                detail = f"rank should be {self.ndim or f'at least {self.min_ndim}'} but is {rank}"
+            raise ShapeError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) expected input of shape {self.expected()}, "
+                f"but received input of shape {_shape_str(shape)}: {detail}."
+            )
+
+    def get_config(self) -> dict:
+        return {"ndim": self.ndim, "min_ndim": self.min_ndim, "max_ndim": self.max_ndim,
+                "axes": {str(k): v for k, v in self.axes.items()}}
+
+
+def _shape_str(shape) -> str:
+    return "(" + ", ".join("None" if s is None else str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _batchless(shape) -> tuple:
+    return (None,) + tuple(shape[1:])
+
+
+class Layer:
+    """Base class of all layers (and models).
+
+    Attributes: ``name``, ``trainable``, ``dtype`` (compute dtype, floatx by default), ``built``,
+    ``weights`` / ``trainable_weights`` / ``non_trainable_weights``, ``losses``.
+    Keras-2 style ``input_shape=``/``input_dim=`` on a model's first layer are accepted.
+    """
+
+    _accepts_training_cache: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("glassnet."):
+            REGISTRY.add(cls.__name__, cls)
+
+    def __init__(self, trainable: bool = True, name: str | None = None, dtype=None, input_shape=None,
+                 input_dim=None, batch_input_shape=None, batch_size=None, activity_regularizer=None, **kwargs):
+        if kwargs:
+            from ..errors import UnknownNameError
+
+            bad = sorted(kwargs)[0]
+            valid = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "kwargs")]
+            valid += ["trainable", "name", "dtype", "input_shape", "input_dim", "batch_input_shape"]
+            raise TypeError(str(UnknownNameError(f"keyword argument to {type(self).__name__}", bad, valid)))
+        object.__setattr__(self, "_tracked_layers", [])
+        object.__setattr__(self, "_own_weights", [])
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = backend.standardize_dtype(dtype).name
+        self.built = False
+        self.input_spec = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses = []
+        self._build_input_shape = None
+        self._last_output_shape = None
+        if batch_input_shape is not None:
+            self._input_shape_arg = _batchless(tuple(batch_input_shape))
+        elif input_shape is not None:
+            self._input_shape_arg = (None,) + tuple(input_shape)
+        elif input_dim is not None:
+            self._input_shape_arg = (None, int(input_dim))
+        else:
+            self._input_shape_arg = None
+
+    # ----------------------------------------------------------------- tracking
+    def __setattr__(self, name, value):
+        if isinstance(value, Layer) and name != "_outer":
+            if not any(value is layer for layer in self._tracked_layers):
+                self._tracked_layers.append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
+            for layer in value:
+                if not any(layer is known for known in self._tracked_layers):
+                    self._tracked_layers.append(layer)
+        elif isinstance(value, Parameter):
+            if not any(value is w for w in self._own_weights):
+                self._own_weights.append(value)
+        object.__setattr__(self, name, value)
+
+    @property
+    def layers(self) -> list:
+        """Directly nested layers, in the order they were assigned."""
+        return list(self._tracked_layers)
+
+    def _flatten_layers(self, include_self: bool = True):
+        seen, stack, result = set(), [self] if include_self else list(reversed(self._tracked_layers)), []
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            result.append(layer)
+            stack.extend(reversed(layer._tracked_layers))
+        return result
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        for layer in self._flatten_layers():
+            layer._trainable = bool(value)
+            for w in layer._own_weights:
+                w.requires_grad = bool(value) and w.trainable
+
+    def _collect_weights(self) -> list:
+        seen, result = set(), []
+        for layer in self._flatten_layers():
+            for w in layer._own_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    result.append(w)
+        return result
+
+    @property
+    def weights(self) -> list:
+        """All weights (trainable first within each layer, in creation order)."""
+        return self._collect_weights()
+
+    @property
+    def variables(self) -> list:
+        return self.weights
+
+    @property
+    def trainable_weights(self) -> list:
+        return [w for w in self._collect_weights() if w.requires_grad]
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [w for w in self._collect_weights() if not w.requires_grad]
+
+    non_trainable_variables = non_trainable_weights
+
+    def parameters(self) -> list:
+        """Trainable weights (PyTorch spelling), for ``optimizer.step(model.parameters())``."""
+        return self.trainable_weights
+
+    def named_parameters(self):
+        return [(w.path, w) for w in self.trainable_weights]
+
+    def zero_grad(self) -> None:
+        """Clear ``.grad`` of every weight."""
+        for w in self._collect_weights():
+            w.grad = None
+
+    # ----------------------------------------------------------------- weights
+    def add_weight(self, shape=(), initializer=None, dtype=None, trainable: bool = True, regularizer=None,
+                   constraint=None, name: str | None = None) -> Parameter:
+        """Create a weight of ``shape`` filled by ``initializer`` (glorot_uniform by default)."""
+        dtype = backend.standardize_dtype(dtype or self.dtype)
+        init = initializers.get(initializer if initializer is not None else "glorot_uniform")
+        value = np.asarray(init(tuple(int(s) for s in shape), dtype=dtype), dtype=dtype)
+        weight = Parameter(value, trainable=trainable, name=name or f"weight_{len(self._own_weights)}",
+                           regularizer=regularizers.get(regularizer), constraint=constraints_module.get(constraint))
+        weight.path = f"{self.name}/{weight.name}"
+        if not self._trainable:
+            weight.requires_grad = False
+        self._own_weights.append(weight)
+        return weight
+
+    def get_weights(self) -> list:
+        """Copies of the weights as NumPy arrays, in ``weights`` order."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Load NumPy arrays into the weights (same order and shapes as ``get_weights``)."""
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(f"Layer '{self.name}' has {len(own)} weights but set_weights received "
+                             f"{len(weights)} arrays (expected shapes {[w.shape for w in own]}).")
+        for w, value in zip(own, weights):
+            value = np.asarray(value)
+            if value.shape != w.shape:
+                raise ShapeError(f"Layer '{self.name}': weight '{w.name}' has shape {w.shape} but the value given "
+                                 f"has shape {value.shape}.")
+        for w, value in zip(own, weights):
+            w.data[...] = value
+
+    def count_params(self) -> int:
+        if not self.built and not self.weights:
+            raise NotBuiltError(f"Layer '{self.name}' is not built yet, so it has no weights to count. "
+                                "Call it on data, or give the model an input shape, first.")
+        return int(sum(w.size for w in self.weights))
+
+    # ----------------------------------------------------------------- calling
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis first). Override."""
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement call().")
+
+    def _call_accepts_training(self) -> bool:
+        cls = type(self)
+        cached = Layer._accepts_training_cache.get(cls)
+        if cached is None:
+            params = inspect.signature(cls.call).parameters
+            cached = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+            Layer._accepts_training_cache[cls] = cached
+        return cached
+
+    def _convert_input(self, x):
+        if isinstance(x, Tensor):
+            if x.data.dtype.kind == "f" and x.data.dtype.name != self.dtype:
+                from ..ops import cast
+
+                return cast(x, self.dtype)
+            return x
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._convert_input(v) for v in x)
+        if isinstance(x, dict):
+            return {k: self._convert_input(v) for k, v in x.items()}
+        array = np.asarray(x)
+        if array.dtype.kind in "biuf":
+            array = array.astype(self.dtype, copy=False)
+        return Tensor(array, dtype=array.dtype)
+
+    def _maybe_build(self, inputs) -> None:
+        shapes = _shapes_of(inputs, batch_none=True)
+        self._build_input_shape = shapes
+        self.build(shapes)
+        self.built = True
+
+    def __call__(self, inputs, *args, training=None, **kwargs):
+        from .input import KerasTensor, symbolic_call
+
+        if _contains(inputs, KerasTensor):
+            return symbolic_call(self, inputs, *args, training=training, **kwargs)
+        inputs = self._convert_input(inputs)
+        if not self.built:
+            self._maybe_build(inputs)
+        if self.input_spec is not None and isinstance(inputs, Tensor):
+            self.input_spec.check(self, inputs.data.shape)
+
+        previous_training = _CallContext.training
+        if training is not None:
+            _CallContext.training = bool(training)
+        outer = _CallContext.depth == 0
+        if outer:
+            previous_losses, _CallContext.losses = _CallContext.losses, []
+        _CallContext.depth += 1
+        try:
+            if self._call_accepts_training():
+                outputs = self.call(inputs, *args, training=bool(_CallContext.training), **kwargs)
+            else:
+                outputs = self.call(inputs, *args, **kwargs)
+            if isinstance(outputs, Tensor):
+                object.__setattr__(self, "_last_output_shape", _batchless(outputs.data.shape))
+            if self.activity_regularizer is not None:
+                for out in _flatten(outputs):
+                    _CallContext.losses.append(self.activity_regularizer(out))
+        finally:
+            _CallContext.depth -= 1
+            _CallContext.training = previous_training
+            if outer:
+                self._activity_losses, _CallContext.losses = _CallContext.losses, previous_losses
+        return outputs
+
+    def add_loss(self, loss) -> None:
+        """Add a scalar loss Tensor (e.g. an activity penalty) to the current forward pass."""
+        if _CallContext.depth > 0:
+            _CallContext.losses.append(loss)
+        else:
+            self._activity_losses.append(loss)
+
+    @property
+    def losses(self) -> list:
+        """Activity losses of the last forward pass plus the weight regularization penalties."""
+        penalties = [w.regularizer(w) for w in self._collect_weights() if w.regularizer is not None]
+        return list(self._activity_losses) + penalties
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for ``input_shape`` (batch axis may be None). By default, a dry run on zeros."""
+        shapes = input_shape
+        with no_grad():
+            dummy = _zeros_for(shapes, self.dtype)
+            previous = _CallContext.training
+            _CallContext.training = False
+            try:
+                out = self(dummy, training=False)
+            finally:
+                _CallContext.training = previous
+        return _shapes_of(out, batch_none=_first_is_none(shapes))
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = list(self._input_shape_arg)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def get_build_config(self):
+        return {"input_shape": _jsonable_shape(self._build_input_shape)} if self._build_input_shape else None
+
+    def build_from_config(self, config) -> None:
+        if config and config.get("input_shape") is not None:
+            shape = _from_json_shape(config["input_shape"])
+            self.build(shape)
+            self._build_input_shape = shape
+            self.built = True
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ----------------------------------------------------------------- helpers
+def _contains(x, cls) -> bool:
+    if isinstance(x, cls):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_contains(v, cls) for v in x)
+    if isinstance(x, dict):
+        return any(_contains(v, cls) for v in x.values())
+    return False
+
+
+def _flatten(x) -> list:
+    if isinstance(x, (list, tuple)):
+        return [item for v in x for item in _flatten(v)]
+    if isinstance(x, dict):
+        return [item for v in x.values() for item in _flatten(v)]
+    return [x]
+
+
+def _shapes_of(x, batch_none: bool = False):
+    if isinstance(x, (list, tuple)):
+        return [_shapes_of(v, batch_none) for v in x]
+    if isinstance(x, dict):
+        return {k: _shapes_of(v, batch_none) for k, v in x.items()}
+    shape = tuple(x.shape)
+    return _batchless(shape) if batch_none and shape else shape
+
+
+def _first_is_none(shapes) -> bool:
+    if isinstance(shapes, (list, tuple)) and shapes and isinstance(shapes[0], (list, tuple, dict)):
+        return _first_is_none(shapes[0])
+    if isinstance(shapes, dict):
+        return _first_is_none(next(iter(shapes.values())))
+    return bool(shapes) and shapes[0] is None
+
+
+def _zeros_for(shapes, dtype):
+    if isinstance(shapes, dict):
+        return {k: _zeros_for(v, dtype) for k, v in shapes.items()}
+    if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
+        return [_zeros_for(s, dtype) for s in shapes]
+    concrete = tuple(1 if s is None else int(s) for s in shapes)
+    return Tensor(np.zeros(concrete, dtype=dtype), dtype=dtype)
+
+
+def _jsonable_shape(shape):
+    if isinstance(shape, dict):
+        return {k: _jsonable_shape(v) for k, v in shape.items()}
+    if isinstance(shape, list) or (isinstance(shape, tuple) and shape and isinstance(shape[0], (list, tuple))):
+        return [_jsonable_shape(s) for s in shape]
+    return [None if s is None else int(s) for s in shape]
+
+
+def _from_json_shape(shape):
+    if isinstance(shape, dict):
+        return {k: _from_json_shape(v) for k, v in shape.items()}
+    if shape and isinstance(shape[0], list):
+        return [_from_json_shape(s) for s in shape]
+    return tuple(shape)

@@ -1,0 +1,65 @@
+"""Preprocessing layers that live inside the model, so a saved model takes raw inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..tensor import Tensor
+from .base import Layer
+
+
+class Normalization(Layer):
+    """Feature-wise standardisation ``(x − mean) / √variance`` with statistics from ``adapt(data)``
+    (or given as ``mean=``/``variance=``). ``invert=True`` maps standardised values back.
+
+    The statistics are non-trainable weights, saved with the model. Zero variance is treated
+    as 1 so constant features pass through centred but unscaled.
+    """
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = (axis,) if isinstance(axis, int) else (tuple(axis) if axis is not None else ())
+        self.invert = bool(invert)
+        self._init_mean = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self._init_variance = None if variance is None else np.asarray(variance, dtype=np.float64)
+
+    def _stat_shape(self, input_shape):
+        rank = len(input_shape)
+        keep = {a % rank for a in self.axis}
+        return tuple(input_shape[a] if a in keep else 1 for a in range(1, rank))
+
+    def build(self, input_shape):
+        shape = self._stat_shape(input_shape)
+        self.mean = self.add_weight(shape, "zeros", trainable=False, name="mean")
+        self.variance = self.add_weight(shape, "ones", trainable=False, name="variance")
+        if self._init_mean is not None:
+            self.mean.data[...] = np.broadcast_to(self._init_mean, shape)
+        if self._init_variance is not None:
+            self.variance.data[...] = np.broadcast_to(self._init_variance, shape)
+        self.built = True
+
+    def adapt(self, data) -> None:
+        """Compute mean and variance over every axis except ``axis`` (in float64)."""
+        array = np.asarray(data.data if isinstance(data, Tensor) else data, dtype=np.float64)
+        if not self.built:
+            self._build_input_shape = (None,) + array.shape[1:]
+            self.build(self._build_input_shape)
+        rank = array.ndim
+        keep = {a % rank for a in self.axis}
+        reduce_axes = tuple(a for a in range(rank) if a not in keep)
+        self.mean.data[...] = array.mean(axis=reduce_axes, keepdims=True)[0]
+        self.variance.data[...] = array.var(axis=reduce_axes, keepdims=True)[0]
+
+    def call(self, inputs):
+        std = np.sqrt(np.where(self.variance.data > 0, self.variance.data, 1.0)).astype(inputs.dtype)
+        mean = self.mean.data.astype(inputs.dtype)
+        if self.invert:
+            return ops.add(ops.multiply(inputs, std), mean)
+        return ops.divide(ops.subtract(inputs, mean), std)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": list(self.axis), "invert": self.invert}

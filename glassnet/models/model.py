@@ -1,0 +1,415 @@
+"""``Model``: a layer that can be trained — compile, fit, evaluate, predict, summary, save.
+
+Subclass it and write ``call()`` (PyTorch/Keras subclassing), or use :class:`Sequential`.
+One training step (``train_on_batch`` and each batch of ``fit``)::
+
+    y_pred = model(x, training=True)
+    loss   = compiled_loss(y, y_pred, sample_weight) + Σ model.losses   (regularization)
+    loss.backward()
+    optimizer.apply(gradients, trainable_weights)
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .. import backend, losses as losses_module, metrics as metrics_module, optimizers
+from ..callbacks import CallbackList, History, ProgbarLogger
+from ..errors import GlassnetError, InputError
+from ..layers.base import Layer
+from ..tensor import Tensor, no_grad
+from .. import training as data
+
+
+class Model(Layer):
+    """Base class of trainable models (see module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self.loss = None
+        self.compiled_loss = None
+        self._metric_identifiers = []
+        self._metrics = None
+        self._loss_tracker = None
+        self._compile_config = None
+
+    # ----------------------------------------------------------------- compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+                run_eagerly=None, steps_per_execution=None, jit_compile=None, auto_scale_loss=None):
+        """Configure training: optimizer (name or object), loss (name, function or Loss), metrics.
+
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` are accepted
+        for Keras compatibility and ignored (glassnet always runs eagerly on NumPy).
+        """
+        if loss_weights is not None and not isinstance(loss_weights, (int, float)):
+            raise NotImplementedError("loss_weights for several outputs needs a functional model with several "
+                                      "outputs, which this version does not support yet.")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self.compiled_loss = losses_module.get(loss) if loss is not None else None
+        self._loss_scale = 1.0 if loss_weights is None else float(loss_weights)
+        self._metric_identifiers = list(metrics or []) if not isinstance(metrics, (str, dict)) else [metrics]
+        if weighted_metrics:
+            self._metric_identifiers += list(weighted_metrics)
+        self._metrics = None
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.compiled = True
+        self._compile_config = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled or self.compiled_loss is None:
+            raise GlassnetError(f"You must compile the model with a loss before calling {what}(): "
+                                "model.compile(optimizer='adam', loss='mse').")
+
+    @property
+    def metrics_names(self) -> list:
+        names = ["loss"]
+        if self._metrics:
+            names += [m.name for m in self._metrics]
+        return names
+
+    @property
+    def metrics(self) -> list:
+        return ([self._loss_tracker] if self._loss_tracker else []) + list(self._metrics or [])
+
+    def _resolve_metrics(self, y_true, y_pred) -> None:
+        if self._metrics is not None:
+            return
+        from_logits = bool(getattr(self.compiled_loss, "from_logits", False))
+        self._metrics = [metrics_module.resolve(identifier, y_true, y_pred, from_logits=from_logits)
+                         for identifier in self._metric_identifiers]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _logs(self) -> dict:
+        logs = {"loss": float(self._loss_tracker.result())}
+        for metric in self._metrics or []:
+            logs[metric.name] = float(metric.result())
+        return logs
+
+    # ----------------------------------------------------------------- building
+    def _ensure_built(self, x) -> None:
+        if not self.built:
+            sample = data.map_structure(lambda a: a[:1], x)
+            with no_grad():
+                self(sample, training=False)
+
+    # ----------------------------------------------------------------- data preparation
+    def _target_dtype_is_int(self) -> bool:
+        return isinstance(self.compiled_loss, getattr(losses_module, "SparseCategoricalCrossentropy", ()))
+
+    def _prepare_x(self, x, name: str = "x"):
+        arrays = data.map_structure(lambda a: data.to_array(a, name, self.dtype), x)
+        for array in data.flatten_structure(arrays):
+            data.check_finite(array, name)
+        return arrays
+
+    def _prepare_y(self, y, name: str = "y"):
+        array = data.to_array(y, name, self.dtype, allow_int=True)
+        if array.dtype.kind == "b":
+            array = array.astype(self.dtype)
+        if array.dtype.kind in "iu" and not self._target_dtype_is_int():
+            array = array.astype(self.dtype)
+        data.check_finite(array, name)
+        return array
+
+    def _prepare_sample_weight(self, sample_weight, name: str = "sample_weight"):
+        if sample_weight is None:
+            return None
+        array = data.to_array(sample_weight, name, self.dtype)
+        data.check_finite(array, name)
+        if (array < 0).any():
+            raise InputError(f"{name} must be non-negative, got a minimum of {array.min()}.")
+        return array
+
+    def _prepare(self, x, y, sample_weight=None, class_weight=None, name_suffix: str = ""):
+        x = self._prepare_x(x, "x" + name_suffix)
+        y = self._prepare_y(y, "y" + name_suffix)
+        sw = self._prepare_sample_weight(sample_weight, "sample_weight" + name_suffix)
+        named = {"x" + name_suffix: data.flatten_structure(x)[0], "y" + name_suffix: y}
+        if sw is not None:
+            named["sample_weight" + name_suffix] = sw
+        data.check_lengths(named)
+        if class_weight is not None:
+            sw = data.combine_weights(sw, losses_module.class_weight_to_sample_weight(y, class_weight)
+                                      .astype(self.dtype))
+        return x, y, sw
+
+    # ----------------------------------------------------------------- one step
+    def _forward_loss(self, x, y, sample_weight, training: bool):
+        y_pred = self(x, training=training)
+        loss = self.compiled_loss(y, y_pred, sample_weight=sample_weight)
+        if self._loss_scale != 1.0:
+            loss = loss * self._loss_scale
+        extra = self._activity_losses + [w.regularizer(w) for w in self._regularized]
+        for penalty in extra:
+            loss = loss + penalty
+        return y_pred, loss
+
+    def _train_step(self, x, y, sample_weight, trainable) -> None:
+        y_pred, loss = self._forward_loss(x, y, sample_weight, training=True)
+        for w in trainable:
+            w.grad = None
+        loss.backward()
+        pairs = [(w.grad, w) for w in trainable if w.grad is not None]
+        self.optimizer.apply([g for g, _ in pairs], [w for _, w in pairs])
+        self._update_metrics(y, y_pred, loss, sample_weight)
+
+    def _update_metrics(self, y, y_pred, loss, sample_weight) -> None:
+        prediction = y_pred.data if isinstance(y_pred, Tensor) else y_pred
+        self._resolve_metrics(y, prediction)
+        self._loss_tracker.update_state(float(loss.data), sample_weight=len(y))
+        for metric in self._metrics:
+            metric.update_state(y, prediction, sample_weight=sample_weight)
+
+    def _refresh_weight_lists(self):
+        weights = self.weights
+        self._regularized = [w for w in weights if w.regularizer is not None]
+        return [w for w in weights if w.requires_grad]
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto", callbacks=None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
+            sample_weight=None, initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq: int = 1):
+        """Train for ``epochs`` epochs on (x, y) in mini-batches; returns a :class:`History`.
+
+        Logs per epoch: ``loss``, each metric, ``val_loss``/``val_<metric>`` when validating, and
+        ``learning_rate``. All data checks happen before the first step.
+        """
+        self._require_compiled("fit")
+        batch_size = data.check_batch_size(batch_size)
+        if y is None:
+            raise InputError("fit() needs targets y (unsupervised training is not supported).")
+        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise InputError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
+            x_val, y_val, sw_val = self._prepare(validation_data[0], validation_data[1],
+                                                 validation_data[2] if len(validation_data) == 3 else None,
+                                                 name_suffix="_val")
+            validation = (x_val, y_val, sw_val)
+        elif validation_split:
+            (x, y, sample_weight), (x_val, y_val, sw_val) = data.split_validation([x, y, sample_weight],
+                                                                                 validation_split)
+            validation = (x_val, y_val, sw_val)
+        else:
+            validation = None
+
+        self._ensure_built(x)
+        n = len(y)
+        steps = data.num_batches(n, batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, int(steps_per_epoch))
+        verbose = 1 if verbose == "auto" else int(verbose)
+
+        history = History()
+        callback_objects = [history] + list(callbacks or [])
+        if verbose:
+            callback_objects.append(ProgbarLogger(verbose))
+        callback_list = CallbackList(callback_objects, model=self, epochs=epochs, steps=steps, verbose=verbose,
+                                     batch_size=batch_size, samples=n)
+        want_batch_logs = callback_list.wants("on_train_batch_end")
+        want_batch_begin = callback_list.wants("on_train_batch_begin")
+        self.stop_training = False
+        self.history = history
+        trainable = self._refresh_weight_lists()
+        rng = backend.rng()
+
+        callback_list.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            if shuffle:
+                order = rng.permutation(n)
+                x_epoch = data.map_structure(lambda a: a[order], x)
+                y_epoch = y[order]
+                sw_epoch = None if sample_weight is None else sample_weight[order]
+            else:
+                x_epoch, y_epoch, sw_epoch = x, y, sample_weight
+            for step in range(steps):
+                if want_batch_begin:
+                    callback_list.on_train_batch_begin(step)
+                batch = slice(step * batch_size, (step + 1) * batch_size)
+                xb = data.map_structure(lambda a: a[batch], x_epoch)
+                self._train_step(xb, y_epoch[batch], None if sw_epoch is None else sw_epoch[batch], trainable)
+                if want_batch_logs:
+                    callback_list.on_train_batch_end(step, self._logs())
+                if self.stop_training:
+                    break
+            logs = self._logs()
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size, callbacks=None)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            logs["learning_rate"] = float(self.optimizer.learning_rate)
+            callback_list.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(logs)
+        return history
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
+        """One gradient step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        self._ensure_built(x)
+        self.reset_metrics()
+        self._train_step(x, y, sample_weight, self._refresh_weight_lists())
+        return self._format_result(self._logs(), return_dict)
+
+    # ----------------------------------------------------------------- evaluate / predict
+    def _evaluate_arrays(self, x, y, sample_weight, batch_size, callbacks=None) -> dict:
+        self._regularized = [w for w in self.weights if w.regularizer is not None]
+        tracker = self._loss_tracker
+        saved_metrics = self._metrics
+        # Evaluation uses fresh metric states so it never disturbs the running training metrics.
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        if saved_metrics is not None:
+            self._metrics = [type(m).from_config(m.get_config()) for m in saved_metrics]
+        try:
+            n = len(y)
+            with no_grad():
+                for step in range(data.num_batches(n, batch_size)):
+                    batch = slice(step * batch_size, (step + 1) * batch_size)
+                    xb = data.map_structure(lambda a: a[batch], x)
+                    yb = y[batch]
+                    swb = None if sample_weight is None else sample_weight[batch]
+                    y_pred, loss = self._forward_loss(xb, yb, swb, training=False)
+                    self._update_metrics(yb, y_pred, loss, swb)
+                    if callbacks is not None:
+                        callbacks.on_test_batch_end(step, None)
+            return self._logs()
+        finally:
+            evaluated_metrics = self._metrics
+            self._loss_tracker = tracker
+            self._metrics = saved_metrics if saved_metrics is not None else None
+            if saved_metrics is None and evaluated_metrics is not None:
+                self._metrics = [type(m).from_config(m.get_config()) for m in evaluated_metrics]
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict: bool = False):
+        """Loss and metrics on (x, y), in inference mode. Returns a float, a list, or a dict."""
+        self._require_compiled("evaluate")
+        batch_size = data.check_batch_size(batch_size)
+        x, y, sample_weight = self._prepare(x, y, sample_weight)
+        self._ensure_built(x)
+        callback_list = CallbackList(list(callbacks or []), model=self)
+        callback_list.on_test_begin()
+        logs = self._evaluate_arrays(x, y, sample_weight, batch_size, callback_list)
+        callback_list.on_test_end(logs)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
+        return self._format_result(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict: bool = False):
+        self._require_compiled("test_on_batch")
+        x, y, sample_weight = self._prepare(x, y, sample_weight)
+        self._ensure_built(x)
+        logs = self._evaluate_arrays(x, y, sample_weight, len(y))
+        return self._format_result(logs, return_dict)
+
+    @staticmethod
+    def _format_result(logs: dict, return_dict: bool):
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None) -> np.ndarray:
+        """Outputs for ``x`` in inference mode, batch by batch, as a NumPy array."""
+        batch_size = data.check_batch_size(batch_size)
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        n = len(data.flatten_structure(x)[0])
+        outputs = []
+        with no_grad():
+            for step in range(data.num_batches(n, batch_size)):
+                batch = slice(step * batch_size, (step + 1) * batch_size)
+                out = self(data.map_structure(lambda a: a[batch], x), training=False)
+                outputs.append(data.map_structure(lambda t: t.data, out))
+        if isinstance(outputs[0], (list, tuple)):
+            return [np.concatenate([o[i] for o in outputs]) for i in range(len(outputs[0]))]
+        return np.concatenate(outputs)
+
+    def predict_on_batch(self, x) -> np.ndarray:
+        x = self._prepare_x(x)
+        with no_grad():
+            return data.map_structure(lambda t: t.data, self(x, training=False))
+
+    # ----------------------------------------------------------------- inspection
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested: bool = False,
+                show_trainable: bool = False) -> None:
+        """Print the Keras-style table: layer (type), output shape, parameter count, then totals."""
+        from ..summary import summary_text
+
+        text = summary_text(self)
+        (print_fn or print)(text)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        layers = self.layers
+        if index is not None:
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("layer", name, [layer.name for layer in layers])
+
+    # ----------------------------------------------------------------- serialisation
+    def to_json(self, **kwargs) -> str:
+        """The model's architecture as JSON (no weights); rebuild with ``models.model_from_json``."""
+        from .. import layers
+
+        return json.dumps(layers.serialize(self), **kwargs)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        from .. import losses as L, metrics as M, saving
+
+        metrics = []
+        for identifier in self._metric_identifiers:
+            metrics.append(identifier if isinstance(identifier, str) else M.serialize(identifier))
+        loss = self.loss
+        loss_config = loss if isinstance(loss, str) or loss is None else L.serialize(loss)
+        return {"optimizer": optimizers.serialize(self.optimizer), "loss": loss_config, "metrics": metrics,
+                "loss_weights": self._compile_config.get("loss_weights")}
+
+    def compile_from_config(self, config, custom_objects=None) -> None:
+        from .. import losses as L, metrics as M
+
+        optimizer = optimizers.deserialize(config["optimizer"], custom_objects)
+        loss = config.get("loss")
+        if isinstance(loss, dict):
+            loss = L.deserialize(loss, custom_objects)
+        elif isinstance(loss, str):
+            loss = L.get(loss) if custom_objects is None or loss not in custom_objects else custom_objects[loss]
+        metrics = [m if isinstance(m, str) else M.deserialize(m, custom_objects) for m in config.get("metrics") or []]
+        self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"))
+
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights and (if compiled) optimizer state to one ``.glassnet`` zip file."""
+        from ..io import save_model
+
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        from ..io import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath) -> None:
+        from ..io import load_weights
+
+        load_weights(self, filepath)

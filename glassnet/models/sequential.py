@@ -1,0 +1,116 @@
+"""``Sequential``: a plain stack of layers, each feeding the next (Keras semantics)."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..layers.base import Layer, _batchless
+from ..layers.input import InputLayer, KerasTensor
+from .model import Model
+
+
+class Sequential(Model):
+    """``Sequential([Dense(16, activation='relu', input_shape=(8,)), Dense(1)])`` or ``.add(layer)``.
+
+    The input shape may be given by an ``Input(shape)`` first element, an ``InputLayer``, or
+    ``input_shape=``/``input_dim=`` on the first layer (Keras 2); otherwise the model is built
+    on its first call from the data's shape.
+    """
+
+    def __init__(self, layers=None, name=None, trainable: bool = True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._input_batch_shape = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list:
+        return list(self._tracked_layers)
+
+    def add(self, layer) -> None:
+        """Append a layer (or set the input shape with an ``Input``/``InputLayer``)."""
+        if isinstance(layer, KerasTensor):
+            layer = layer.node.layer
+        if isinstance(layer, InputLayer):
+            if self._tracked_layers:
+                raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
+            self._input_batch_shape = _batchless(layer.batch_shape)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}: {layer!r}.")
+        if any(layer is known for known in self._tracked_layers):
+            raise ValueError(f"Layer '{layer.name}' is already in this model.")
+        if not self._tracked_layers and self._input_batch_shape is None and layer._input_shape_arg is not None:
+            self._input_batch_shape = layer._input_shape_arg
+        self._tracked_layers.append(layer)
+        self.built = False
+        if self._input_batch_shape is not None:
+            self.build(self._input_batch_shape)
+
+    def pop(self) -> Layer:
+        layer = self._tracked_layers.pop()
+        self.built = False
+        return layer
+
+    def build(self, input_shape=None) -> None:
+        """Build every layer by propagating ``input_shape`` (batch axis first, may be None)."""
+        if input_shape is None:
+            input_shape = self._input_batch_shape
+        if input_shape is None:
+            raise ValueError("Sequential.build needs an input shape, e.g. model.build((None, 784)).")
+        shape = _batchless(tuple(input_shape))
+        for layer in self._tracked_layers:
+            if not layer.built:
+                layer._build_input_shape = shape
+                layer.build(shape)
+                layer.built = True
+            elif layer.input_spec is not None:
+                layer.input_spec.check(layer, shape)
+            shape = layer.compute_output_shape(shape)
+            layer._last_output_shape = shape
+        self._build_input_shape = _batchless(tuple(input_shape))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self._tracked_layers:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape
+        for layer in self._tracked_layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def output_shapes(self) -> list:
+        """Each layer's output shape (batch axis None), propagated from the input shape."""
+        if self._build_input_shape is None:
+            raise ShapeError(f"Model '{self.name}' has no known input shape yet.")
+        shapes, shape = [], self._build_input_shape
+        for layer in self._tracked_layers:
+            shape = layer.compute_output_shape(shape)
+            shapes.append(shape)
+        return shapes
+
+    def get_config(self) -> dict:
+        from .. import layers as layers_module
+
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype,
+                  "layers": [layers_module.serialize(layer) for layer in self._tracked_layers]}
+        if self._build_input_shape is not None:
+            config["build_input_shape"] = list(self._build_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        from .. import layers as layers_module
+
+        config = dict(config)
+        layer_configs = config.pop("layers", [])
+        build_shape = config.pop("build_input_shape", None)
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True), dtype=config.get("dtype"))
+        for layer_config in layer_configs:
+            model.add(layers_module.deserialize(layer_config, custom_objects))
+        if build_shape is not None and not model.built:
+            model.build(tuple(build_shape))
+        return model

@@ -1,0 +1,50 @@
+"""Adam (Kingma & Ba, 2015), with the AMSGrad variant."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Optimizer
+
+
+class Adam(Optimizer):
+    """Update rule (t = 1, 2, ...)::
+
+        m = β1·m + (1 − β1)·g
+        v = β2·v + (1 − β2)·g²
+        m̂ = m/(1 − β1ᵗ),  v̂ = v/(1 − β2ᵗ)        (amsgrad: v̂ uses v_max = max(v_max, v))
+        w -= lr·m̂/(√v̂ + ε)
+
+    The first step moves every weight by ≈ lr·sign(g), whatever the gradient's scale.
+    Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7 (Keras).
+    """
+
+    def __init__(self, learning_rate=None, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, **kwargs):
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), bool(amsgrad)
+        super().__init__(learning_rate, **kwargs)
+
+    def slot_names(self):
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+
+    def update_step(self, gradient, variable, learning_rate):
+        t = self.iterations + 1
+        m, v = self.slot("m", variable), self.slot("v", variable)
+        m *= self.beta_1
+        m += (1.0 - self.beta_1) * gradient
+        v *= self.beta_2
+        v += (1.0 - self.beta_2) * (gradient * gradient)
+        if self.amsgrad:
+            v_max = self.slot("v_max", variable)
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
+        denominator = np.sqrt(v)
+        denominator *= 1.0 / math.sqrt(1.0 - self.beta_2 ** t)
+        denominator += self.epsilon
+        variable.data -= (learning_rate / (1.0 - self.beta_1 ** t)) * m / denominator
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}

@@ -1,0 +1,246 @@
+"""The ``Optimizer`` base class: gradient clipping, decoupled weight decay, learning-rate
+schedules, per-variable state ("slots"), constraints, and (de)serialisation of all of it.
+
+A new optimizer only declares its slots and writes ``update_step`` (in-place NumPy on
+``variable.data``), about twenty lines — see ``sgd.py`` or ``adam.py``.
+
+One step, for gradients g of variables w (Keras order):
+
+1. clip: ``clipnorm`` (each g scaled by min(1, c/‖g‖)) or ``global_clipnorm`` (all g scaled by
+   min(1, c/‖g‖_global)), then ``clipvalue`` (g clipped to [−v, v]);
+2. decoupled weight decay: ``w −= lr·weight_decay·w``;
+3. the optimizer's own ``update_step(g, w, lr)``;
+4. ``iterations += 1``; constraints are applied to the updated weights.
+
+The learning rate of step t (0-based ``iterations``) is ``learning_rate(t)`` for a schedule.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+from ..errors import UnknownNameError
+from ..tensor import Tensor
+
+
+def _is_parameter_iterable(obj) -> bool:
+    if isinstance(obj, (str, bytes, dict)) or isinstance(obj, Tensor) or callable(obj):
+        return False
+    return hasattr(obj, "__iter__")
+
+
+class Optimizer:
+    """Base class. Arguments common to every optimizer (Keras names):
+
+    learning_rate: float or schedule (a callable ``step -> lr`` with ``get_config``).
+    weight_decay: decoupled decay factor (None/0 = off).
+    clipnorm, clipvalue, global_clipnorm: gradient clipping (see module docstring).
+
+    PyTorch style is accepted too: ``SGD(model.parameters(), lr=0.1)`` then ``opt.step()``.
+    """
+
+    default_learning_rate = 0.001
+
+    def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, lr=None, **kwargs):
+        if kwargs:
+            bad = sorted(kwargs)[0]
+            valid = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "kwargs")]
+            valid += ["learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "name"]
+            raise TypeError(str(UnknownNameError(f"argument to {type(self).__name__}", bad, valid)))
+        self._params = None
+        if learning_rate is not None and _is_parameter_iterable(learning_rate):
+            self._params = list(learning_rate)
+            learning_rate = None
+        if learning_rate is None:
+            learning_rate = lr if lr is not None else self.default_learning_rate
+        if clipnorm is not None and global_clipnorm is not None:
+            raise ValueError("Only one of clipnorm and global_clipnorm can be set (clipnorm clips each variable, "
+                             "global_clipnorm the whole model).")
+        for arg_name, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
+            if value is not None and not float(value) > 0:
+                raise ValueError(f"{arg_name} must be a positive number, got {value!r}.")
+        self.name = name or type(self).__name__.lower()
+        self.weight_decay = None if weight_decay in (None, 0, 0.0) else float(weight_decay)
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.clipvalue = None if clipvalue is None else float(clipvalue)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        self._learning_rate = learning_rate if callable(learning_rate) else float(learning_rate)
+        self.iterations = 0
+        self._variables: list = []
+        self._index: dict = {}
+        self._slots: dict = {name: [] for name in self.slot_names()}
+
+    # ----------------------------------------------------------------- learning rate
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule is evaluated at ``iterations``)."""
+        if callable(self._learning_rate):
+            return float(self._learning_rate(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if callable(self._learning_rate) and not callable(value):
+            raise TypeError("This optimizer's learning rate is a schedule; it cannot be set to a number. "
+                            "Create the optimizer with a float learning rate to change it between epochs.")
+        self._learning_rate = value if callable(value) else float(value)
+
+    lr = learning_rate
+
+    # ----------------------------------------------------------------- state
+    def slot_names(self) -> tuple:
+        """Names of the per-variable state arrays this optimizer keeps."""
+        return ()
+
+    def initial_slot_value(self, slot_name: str) -> float:
+        return 0.0
+
+    def build(self, variables) -> None:
+        """Create state for variables not seen before (called automatically)."""
+        for variable in variables:
+            if id(variable) in self._index:
+                continue
+            self._index[id(variable)] = len(self._variables)
+            self._variables.append(variable)
+            for slot_name in self.slot_names():
+                self._slots[slot_name].append(
+                    np.full_like(variable.data, self.initial_slot_value(slot_name)))
+
+    def slot(self, slot_name: str, variable) -> np.ndarray:
+        return self._slots[slot_name][self._index[id(variable)]]
+
+    @property
+    def variables(self) -> list:
+        return list(self._variables)
+
+    def get_state(self) -> dict:
+        """``{"iterations": t, "slots": {name: [arrays in variable order]}}`` (for saving)."""
+        return {"iterations": int(self.iterations),
+                "slots": {name: [a.copy() for a in arrays] for name, arrays in self._slots.items()}}
+
+    def set_state(self, state: dict, variables=None) -> None:
+        """Restore what :meth:`get_state` returned; ``variables`` in the same order as when saved."""
+        if variables is not None:
+            self.build(variables)
+        self.iterations = int(state.get("iterations", 0))
+        for name, arrays in state.get("slots", {}).items():
+            if name not in self._slots:
+                continue
+            if len(arrays) != len(self._slots[name]):
+                raise ValueError(f"Optimizer state has {len(arrays)} '{name}' slots but the optimizer tracks "
+                                 f"{len(self._slots[name])} variables.")
+            for target, value in zip(self._slots[name], arrays):
+                if target.shape != np.shape(value):
+                    raise ValueError(f"Optimizer slot '{name}' of shape {np.shape(value)} does not match the "
+                                     f"variable shape {target.shape}.")
+                target[...] = value
+
+    # ----------------------------------------------------------------- stepping
+    def step(self, params=None) -> None:
+        """PyTorch-style update of ``params`` (or the ones given at construction) from their ``.grad``."""
+        params = self._params if params is None else list(params)
+        if params is None:
+            raise ValueError("step() needs the parameters: optimizer.step(model.parameters()).")
+        pairs = [(p.grad, p) for p in params if p.grad is not None]
+        self.apply([g for g, _ in pairs], [p for _, p in pairs])
+
+    def zero_grad(self, params=None) -> None:
+        params = self._params if params is None else params
+        for p in params or ():
+            p.grad = None
+
+    def apply_gradients(self, grads_and_vars) -> None:
+        """Keras-style update from ``[(gradient, variable), ...]``."""
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
+    def apply(self, grads, variables) -> None:
+        """One optimization step (see the module docstring for the order of operations)."""
+        variables = list(variables)
+        if len(self._index) < len(variables) or any(id(v) not in self._index for v in variables):
+            self.build(variables)
+        learning_rate = self.learning_rate
+        grads = [self._as_gradient(g, v) for g, v in zip(grads, variables)]
+        grads = self.clip_gradients(grads)
+        decay = learning_rate * self.weight_decay if self.weight_decay else 0.0
+        for g, v in zip(grads, variables):
+            if decay:
+                v.data *= 1.0 - decay
+            self.update_step(g, v, learning_rate)
+        self.iterations += 1
+        for v in variables:
+            if getattr(v, "constraint", None) is not None:
+                v.data[...] = v.constraint(v.data)
+
+    @staticmethod
+    def _as_gradient(g, variable) -> np.ndarray:
+        g = g.data if isinstance(g, Tensor) else np.asarray(g)
+        if g.dtype != variable.data.dtype:
+            g = g.astype(variable.data.dtype)
+        if g.shape != variable.data.shape:
+            raise ValueError(f"Gradient of shape {g.shape} does not match variable "
+                             f"{getattr(variable, 'path', '')!r} of shape {variable.data.shape}.")
+        return g
+
+    def clip_gradients(self, grads: list) -> list:
+        """Apply clipnorm / global_clipnorm, then clipvalue. Returns new arrays (inputs untouched)."""
+        if self.clipnorm is not None:
+            clipped = []
+            for g in grads:
+                norm = math.sqrt(float(np.dot(g.ravel(), g.ravel())))
+                clipped.append(g * (self.clipnorm / norm) if norm > self.clipnorm else g)
+            grads = clipped
+        elif self.global_clipnorm is not None:
+            norm = global_norm(grads)
+            if norm > self.global_clipnorm:
+                scale = self.global_clipnorm / norm
+                grads = [g * scale for g in grads]
+        if self.clipvalue is not None:
+            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+    def update_step(self, gradient: np.ndarray, variable, learning_rate: float) -> None:
+        """Update ``variable.data`` in place from ``gradient``. Override."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict:
+        from .. import saving
+
+        lr = self._learning_rate
+        return {"name": self.name,
+                "learning_rate": saving.serialize(lr, _schedules_registry()) if callable(lr) else lr,
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                "global_clipnorm": self.global_clipnorm}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, (dict, str)):
+            from .. import saving
+
+            config["learning_rate"] = saving.deserialize(lr, _schedules_registry(), custom_objects)
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"
+
+
+def global_norm(grads) -> float:
+    """‖g‖ over all gradients together: √(Σ_i ‖g_i‖²)."""
+    return math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+
+
+def _schedules_registry():
+    try:
+        from ..schedules import REGISTRY
+    except ImportError:  # schedules not available
+        from ..saving import Registry
+
+        return Registry("learning-rate schedule")
+    return REGISTRY

@@ -1,0 +1,50 @@
+"""RMSprop (Hinton, 2012), with the centered and momentum variants (PyTorch form)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Optimizer
+
+
+class RMSprop(Optimizer):
+    """Update rule::
+
+        v = ρ·v + (1 − ρ)·g²
+        centered:  ḡ = ρ·ḡ + (1 − ρ)·g;  s = √(v − ḡ²) + ε      otherwise s = √v + ε
+        momentum μ > 0:  b = μ·b + g/s;  w -= lr·b              otherwise w -= lr·g/s
+
+    Defaults: learning_rate=0.001, rho=0.9, momentum=0, epsilon=1e-7, centered=False.
+    """
+
+    def __init__(self, learning_rate=None, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
+                 centered: bool = False, **kwargs):
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+        super().__init__(learning_rate, **kwargs)
+
+    def slot_names(self):
+        return ("velocity",) + (("average_gradient",) if self.centered else ()) + (("momentum",) if self.momentum else ())
+
+    def update_step(self, gradient, variable, learning_rate):
+        v = self.slot("velocity", variable)
+        v *= self.rho
+        v += (1.0 - self.rho) * (gradient * gradient)
+        if self.centered:
+            average = self.slot("average_gradient", variable)
+            average *= self.rho
+            average += (1.0 - self.rho) * gradient
+            scale = np.sqrt(v - average * average)
+        else:
+            scale = np.sqrt(v)
+        scale += self.epsilon
+        if self.momentum:
+            buffer = self.slot("momentum", variable)
+            buffer *= self.momentum
+            buffer += gradient / scale
+            variable.data -= learning_rate * buffer
+        else:
+            variable.data -= learning_rate * gradient / scale
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}

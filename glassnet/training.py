@@ -1,0 +1,114 @@
+"""Data handling for ``fit``/``evaluate``/``predict``: checking and converting arrays, splitting off
+validation data, turning ``class_weight`` into sample weights, and slicing batches.
+
+Every check runs before any training step, so bad data is refused before work can be lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .errors import InputError
+from .tensor import Tensor
+
+
+def map_structure(fn, x):
+    if isinstance(x, (list, tuple)):
+        return type(x)(map_structure(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: map_structure(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def flatten_structure(x) -> list:
+    if isinstance(x, (list, tuple)):
+        return [item for v in x for item in flatten_structure(v)]
+    if isinstance(x, dict):
+        return [item for k in x for item in flatten_structure(x[k])]
+    return [x]
+
+
+def to_array(data, name: str, dtype=None, allow_int: bool = False) -> np.ndarray:
+    """``data`` as a NumPy array of numbers, or an InputError saying what is wrong with it."""
+    if data is None:
+        raise InputError(f"{name} is None; expected an array.")
+    if isinstance(data, Tensor):
+        data = data.data
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{name} could not be converted to an array ({error}). Ragged lists are not supported: "
+                         "pad sequences to the same length first.") from None
+    if array.dtype == object or array.dtype.kind in "USVOM":
+        raise InputError(f"{name} has dtype {array.dtype} ({_describe_kind(array)}); expected numbers. "
+                         "Encode strings/categories as integers or one-hot vectors first.")
+    if array.ndim == 0:
+        raise InputError(f"{name} is a scalar; expected an array with a batch axis.")
+    if array.shape[0] == 0:
+        raise InputError(f"{name} is empty (shape {array.shape}); expected at least one sample.")
+    if array.dtype.kind in "iub" and allow_int:
+        return array
+    target = np.dtype(dtype or backend.floatx())
+    return array.astype(target, copy=False)
+
+
+def _describe_kind(array) -> str:
+    return {"U": "strings", "S": "bytes", "O": "Python objects", "M": "dates", "V": "raw records"}.get(
+        array.dtype.kind, "non-numeric")
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """InputError naming the first NaN/inf entry of ``array``."""
+    if array.dtype.kind != "f":
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        where = tuple(int(i) for i in bad)
+        count = int(finite.size - finite.sum())
+        raise InputError(f"{name} contains {count} NaN or infinite value(s), the first at index {where} "
+                         f"(value {array[where]}). Clean or impute the data before training.")
+
+
+def check_lengths(named_arrays: dict) -> int:
+    """All arrays must have the same number of samples; returns it."""
+    lengths = {name: len(a) for name, a in named_arrays.items() if a is not None}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise InputError(f"Inputs and targets must have the same number of samples: {described}.")
+    return next(iter(lengths.values()))
+
+
+def check_batch_size(batch_size, default: int = 32) -> int:
+    if batch_size is None:
+        return default
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return int(batch_size)
+
+
+def split_validation(arrays: list, validation_split: float):
+    """Keras rule: the LAST ``validation_split`` fraction of the samples (before shuffling) validates."""
+    if not 0.0 < validation_split < 1.0:
+        raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}.")
+    n = len(next(a for a in arrays if a is not None))
+    split_at = int(n * (1.0 - validation_split))
+    if split_at == 0 or split_at == n:
+        raise InputError(f"validation_split={validation_split} leaves an empty training or validation set "
+                         f"for {n} samples.")
+    train = [None if a is None else map_structure(lambda v: v[:split_at], a) for a in arrays]
+    val = [None if a is None else map_structure(lambda v: v[split_at:], a) for a in arrays]
+    return train, val
+
+
+def combine_weights(sample_weight, class_weight_weights):
+    if sample_weight is None:
+        return class_weight_weights
+    if class_weight_weights is None:
+        return sample_weight
+    return sample_weight * class_weight_weights
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return (n + batch_size - 1) // batch_size
