@@ -77,10 +77,11 @@ import inspect
 
 import numpy as np
 
-from . import backend
+from . import backend, losses
 from .errors import InputError, ShapeError, UnknownNameError
-from .ops.nonlinear import log_softmax_array, sigmoid_array
+from .ops.nonlinear import sigmoid_array
 from .saving import Registry, deserialize as _deserialize, serialize as _serialize
+from .tensor import no_grad
 
 REGISTRY = Registry("metric")
 FUNCTIONS = Registry("metric function")
@@ -274,29 +275,28 @@ def top_k_categorical_accuracy(y_true, y_pred, k: int = 5) -> np.ndarray:
     return sparse_top_k_categorical_accuracy(np.argmax(t, axis=-1), p, k=k)
 
 
-def mean_squared_error(y_true, y_pred) -> np.ndarray:
-    """mean over the last axis of (y − ŷ)²; per sample."""
-    t, p = _pair(y_true, y_pred, "mean_squared_error")
-    return _per_sample(np.square(t - p))
+def _per_sample_loss(loss_fn, who: str):
+    """The per-sample values of ``loss_fn`` from :mod:`glassnet.losses` (the one definition of each
+    formula) as a float64 NumPy array; 1-D inputs count as one value per sample."""
+
+    def per_sample(y_true, y_pred, **kwargs) -> np.ndarray:
+        t, p = _pair(y_true, y_pred, who)
+        if p.ndim <= 1:
+            t, p = t.reshape(-1, 1), p.reshape(-1, 1)
+        with no_grad():
+            return np.asarray(loss_fn(t, p, **kwargs).data, dtype=np.float64)
+
+    per_sample.__name__ = who
+    per_sample.__doc__ = f"Per-sample ``glassnet.losses.{loss_fn.__name__}`` as a NumPy array (no gradient)."
+    return per_sample
 
 
-def mean_absolute_error(y_true, y_pred) -> np.ndarray:
-    """mean over the last axis of |y − ŷ|; per sample."""
-    t, p = _pair(y_true, y_pred, "mean_absolute_error")
-    return _per_sample(np.abs(t - p))
-
-
-def mean_absolute_percentage_error(y_true, y_pred) -> np.ndarray:
-    """100 · mean |y − ŷ| / max(|y|, ε) (Keras; a percentage, where scikit-learn gives a fraction)."""
-    t, p = _pair(y_true, y_pred, "mean_absolute_percentage_error")
-    return 100.0 * _per_sample(np.abs(t - p) / np.maximum(np.abs(t), backend.epsilon()))
-
-
-def mean_squared_logarithmic_error(y_true, y_pred) -> np.ndarray:
-    """mean (log(1 + max(ŷ, ε)) − log(1 + max(y, ε)))² (Keras)."""
-    t, p = _pair(y_true, y_pred, "mean_squared_logarithmic_error")
-    eps = backend.epsilon()
-    return _per_sample(np.square(np.log1p(np.maximum(p, eps)) - np.log1p(np.maximum(t, eps))))
+mean_squared_error = _per_sample_loss(losses.mean_squared_error, "mean_squared_error")
+mean_absolute_error = _per_sample_loss(losses.mean_absolute_error, "mean_absolute_error")
+mean_absolute_percentage_error = _per_sample_loss(losses.mean_absolute_percentage_error,
+                                                  "mean_absolute_percentage_error")
+mean_squared_logarithmic_error = _per_sample_loss(losses.mean_squared_logarithmic_error,
+                                                  "mean_squared_logarithmic_error")
 
 
 mse = MSE = mean_squared_error
@@ -318,50 +318,15 @@ def r2_score(y_true, y_pred, sample_weight=None, class_aggregation="uniform_aver
     return R2Score(class_aggregation=class_aggregation)(y_true, y_pred, sample_weight)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0) -> np.ndarray:
-    """−[y log p + (1−y) log(1−p)], p clipped to [ε, 1−ε] (or the stable form from logits);
-    averaged over the last axis. ``label_smoothing`` s: y → y(1−s) + s/2."""
-    t, p = _pair(y_true, y_pred, "binary_crossentropy")
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    if from_logits:
-        values = np.maximum(p, 0) - p * t + np.log1p(np.exp(-np.abs(p)))
-    else:
-        eps = backend.epsilon()
-        p = np.clip(p, eps, 1.0 - eps)
-        values = -(t * np.log(p) + (1.0 - t) * np.log1p(-p))
-    return _per_sample(values)
-
-
-def _log_probabilities(p: np.ndarray, from_logits: bool, axis: int) -> np.ndarray:
-    if from_logits:
-        return log_softmax_array(p, axis)
-    eps = backend.epsilon()
-    p = p / p.sum(axis=axis, keepdims=True)
-    return np.log(np.clip(p, eps, 1.0 - eps))
-
-
-def categorical_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothing: float = 0.0,
-                             axis: int = -1) -> np.ndarray:
-    """−Σ_c y_c log p_c (p renormalised and clipped, or log-softmax of logits); per sample."""
-    t, p = _pair(y_true, y_pred, "categorical_crossentropy")
-    if label_smoothing:
-        t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[axis]
-    return -(t * _log_probabilities(p, from_logits, axis)).sum(axis=axis)
+binary_crossentropy = _per_sample_loss(losses.binary_crossentropy, "binary_crossentropy")
+categorical_crossentropy = _per_sample_loss(losses.categorical_crossentropy, "categorical_crossentropy")
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, axis: int = -1) -> np.ndarray:
-    """−log p[y] for integer labels y; per sample."""
-    t, p = _np(y_true), _float(y_pred)
-    p = np.moveaxis(p, axis, -1)
-    if t.ndim == p.ndim and t.shape[-1] == 1:
-        t = t[..., 0]
-    if t.shape != p.shape[:-1]:
-        raise ShapeError(f"sparse_categorical_crossentropy: labels of shape {np.shape(y_true)} do not match "
-                         f"predictions of shape {p.shape}; expected labels of shape {p.shape[:-1]}.")
-    labels = _sparse_labels(t, p.shape[-1], "sparse_categorical_crossentropy")
-    log_p = _log_probabilities(p, from_logits, -1)
-    return -np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
+    """Per-sample ``glassnet.losses.sparse_categorical_crossentropy`` (−log p[y]) as a NumPy array."""
+    with no_grad():
+        return np.asarray(losses.sparse_categorical_crossentropy(_np(y_true), _float(y_pred), from_logits=from_logits,
+                                                                 axis=axis).data, dtype=np.float64)
 
 
 for _name, _fn in {

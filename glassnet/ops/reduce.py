@@ -59,7 +59,6 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
 def _extreme(x, axis, keepdims, reducer, name) -> Tensor:
     x = as_float_tensor(x)
     axes = _axes(axis, x.ndim)
-    shape = x.data.shape
     out = np.asarray(reducer(x.data, axis=axes, keepdims=True))
 
     def backward(g):

@@ -31,19 +31,25 @@ class Adam(Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         t = self.iterations + 1
-        m, v = self.slot("m", variable), self.slot("v", variable)
+        m, v, work = self.slot("m", variable), self.slot("v", variable), self.scratch(variable)
         m *= self.beta_1
-        m += (1.0 - self.beta_1) * gradient
+        np.multiply(gradient, 1.0 - self.beta_1, out=work)
+        m += work
         v *= self.beta_2
-        v += (1.0 - self.beta_2) * (gradient * gradient)
+        np.multiply(gradient, gradient, out=work)
+        work *= 1.0 - self.beta_2
+        v += work
         if self.amsgrad:
             v_max = self.slot("v_max", variable)
             np.maximum(v_max, v, out=v_max)
             v = v_max
-        denominator = np.sqrt(v)
-        denominator *= 1.0 / math.sqrt(1.0 - self.beta_2 ** t)
-        denominator += self.epsilon
-        variable.data -= (learning_rate / (1.0 - self.beta_1 ** t)) * m / denominator
+        # lr·m̂/(√v̂ + ε) = [lr·√c2/c1] · m/(√v + ε·√c2), with c1 = 1 − β1ᵗ and c2 = 1 − β2ᵗ
+        root_c2 = math.sqrt(1.0 - self.beta_2 ** t)
+        np.sqrt(v, out=work)
+        work += self.epsilon * root_c2
+        np.divide(m, work, out=work)
+        work *= learning_rate * root_c2 / (1.0 - self.beta_1 ** t)
+        variable.data -= work
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

@@ -113,6 +113,15 @@ class Optimizer:
     def slot(self, slot_name: str, variable) -> np.ndarray:
         return self._slots[slot_name][self._index[id(variable)]]
 
+    def scratch(self, variable) -> np.ndarray:
+        """A work array shaped like ``variable`` (one buffer shared by all variables, never saved)."""
+        buffer = getattr(self, "_scratch", None)
+        size = variable.data.size
+        if buffer is None or buffer.size < size or buffer.dtype != variable.data.dtype:
+            buffer = np.empty(max(size, buffer.size if buffer is not None else 0), dtype=variable.data.dtype)
+            self._scratch = buffer
+        return buffer[:size].reshape(variable.data.shape)
+
     @property
     def variables(self) -> list:
         return list(self._variables)
