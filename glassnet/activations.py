@@ -79,6 +79,12 @@ def serialize(activation):
 
 
 def deserialize(config, custom_objects=None):
+    """An activation from its name, or from a layer config (``activation=ReLU()`` saves as one)."""
+    if isinstance(config, dict):
+        from .layers.base import REGISTRY as LAYERS
+
+        if config.get("class_name") in LAYERS.names():
+            return _deserialize(config, LAYERS, custom_objects)
     return _deserialize(config, REGISTRY, custom_objects)
 
 

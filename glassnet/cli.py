@@ -34,6 +34,34 @@ def _hidden_sizes(text: str) -> list:
     return sizes
 
 
+def _number(kind, low=None, high=None, low_open=False, high_open=True, what="value"):
+    """An argparse type: ``kind(text)`` within [low, high) (ends open or closed as asked)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}.") from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high or value != value:
+            left = "(" if low_open else "["
+            right = ")" if high_open else "]"
+            bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+            raise argparse.ArgumentTypeError(f"{what} must lie in {bounds}, got {text}.")
+        return value
+
+    return parse
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except ``None`` ones (whose meaning the help text explains)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -48,20 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a multilayer perceptron on a bundled dataset (scikit-learn's), show a progress bar, "
                     "print test loss/accuracy and a classification report, and save the model, the history "
                     "(CSV) and loss/accuracy curves (PNG) in a run folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     train.add_argument("--dataset", default="digits", choices=CLASSIFICATION_DATASETS + REGRESSION_DATASETS,
                        help="bundled dataset to train on")
     train.add_argument("--hidden", type=_hidden_sizes, default=[256, 128],
                        help="hidden layer sizes, comma-separated (e.g. 256,128)")
     train.add_argument("--activation", default="relu", help="hidden activation (any glassnet activation name)")
     train.add_argument("--optimizer", default="adam", help="optimizer name (sgd, adam, rmsprop, ...)")
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    train.add_argument("--epochs", type=int, default=50, help="training epochs")
-    train.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    train.add_argument("--dropout", type=float, default=0.2, help="dropout rate after each hidden layer")
-    train.add_argument("--validation-split", type=float, default=0.1,
-                       help="fraction of the training data held out for validation")
-    train.add_argument("--test-size", type=float, default=0.2, help="fraction of the data used as test set")
+    train.add_argument("--lr", type=_number(float, 0, None, low_open=True, what="--lr"), default=1e-3,
+                       help="learning rate")
+    train.add_argument("--epochs", type=_number(int, 1, what="--epochs"), default=50, help="training epochs")
+    train.add_argument("--batch-size", type=_number(int, 1, what="--batch-size"), default=64,
+                       help="mini-batch size")
+    train.add_argument("--dropout", type=_number(float, 0, 1, what="--dropout"), default=0.2,
+                       help="dropout rate after each hidden layer")
+    train.add_argument("--validation-split", type=_number(float, 0, 1, what="--validation-split"), default=0.1,
+                       help="fraction of the training data held out for validation (0 for none)")
+    train.add_argument("--test-size", type=_number(float, 0, 1, low_open=True, what="--test-size"), default=0.2,
+                       help="fraction of the data used as test set")
     train.add_argument("--seed", type=int, default=0, help="random seed (data split, initialisation, shuffling)")
     train.add_argument("--out", default=None, help="run folder (default: runs/<dataset>-<timestamp>)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, "
@@ -137,7 +169,8 @@ def train(args) -> dict:
 
     results = model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)
     results["train_seconds"] = round(seconds, 3)
-    print(f"\nTest results ({len(x_test)} samples): " + ", ".join(f"{k} = {v:.4f}" for k, v in results.items()
+    say = print if args.verbose else (lambda *_, **__: None)  # --verbose 0 is silent (results go to files)
+    say(f"\nTest results ({len(x_test)} samples): " + ", ".join(f"{k} = {v:.4f}" for k, v in results.items()
                                                                      if k != "train_seconds")
           + f"  (training took {seconds:.1f} s)")
     report = None
@@ -145,7 +178,7 @@ def train(args) -> dict:
         predictions = model.predict(x_test, batch_size=256, verbose=0)
         labels = (predictions[:, 0] >= 0.5).astype(int) if output_units == 1 else predictions.argmax(axis=1)
         report = metrics.classification_report(y_test.reshape(-1).astype(int), labels, digits=4)
-        print("\nClassification report (test set):\n" + report)
+        say("\nClassification report (test set):\n" + report)
 
     out = args.out or os.path.join("runs", f"{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     os.makedirs(out, exist_ok=True)
@@ -163,8 +196,8 @@ def train(args) -> dict:
                 plot.plot_history(history, key, to_file=os.path.join(out, f"{key}.png"))
                 written.append(f"{key}.png")
     except ImportError:
-        print("(matplotlib is not installed: no curves drawn; pip install 'glassnet[plot]')")
-    print(f"\nRun folder: {out}  ({', '.join(written)})")
+        say("(matplotlib is not installed: no curves drawn; pip install 'glassnet[plot]')")
+    say(f"\nRun folder: {out}  ({', '.join(written)})")
     return results
 
 

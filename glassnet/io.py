@@ -27,7 +27,8 @@ import zipfile
 
 import numpy as np
 
-from .errors import FileFormatError, GlassnetError
+from . import backend
+from .errors import FileFormatError, GlassnetError, UnknownNameError
 
 FORMAT_NAME = "glassnet-model"
 FORMAT_VERSION = 1
@@ -98,13 +99,15 @@ def _read_archive(path, format_name: str) -> dict:
             if "glassnet.json" not in names:
                 raise FileFormatError(f"{path!r} is not a glassnet file (it has no glassnet.json entry).")
             entries = {name: archive.read(name) for name in names}
+    except (FileFormatError, FileNotFoundError, PermissionError, IsADirectoryError, MemoryError):
+        raise
     except zipfile.BadZipFile:
         raise FileFormatError(f"{path!r} is not a glassnet model file, or it is truncated or corrupted "
                               "(not a readable zip archive).") from None
-    except (zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise FileFormatError(f"{path!r} could not be read as a glassnet file ({error}).") from None
+    except Exception as error:  # a damaged zip can raise almost anything: flag bits claiming encryption
+        # (RuntimeError), unknown compression codes (NotImplementedError), zlib.error, struct.error...
+        raise FileFormatError(f"{path!r} could not be read as a glassnet file, it is damaged "
+                              f"({type(error).__name__}: {error}).") from None
     header = _parse_json(entries.pop("glassnet.json"), "glassnet.json")
     if not isinstance(header, dict) or header.get("format") != format_name:
         found = header.get("format") if isinstance(header, dict) else None
@@ -177,15 +180,20 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
     config = _parse_json(entries["config.json"], "config.json")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise FileFormatError("config.json must hold an object with a 'model' description.")
-    try:
+    rng_state = backend.get_rng_state()  # initialising the weights we are about to overwrite must not
+    try:                                  # disturb the global random stream (a resumed run stays identical)
         model = layers.deserialize(config["model"], custom_objects)
         if not model.built and config.get("build_config"):
             model.build_from_config(config["build_config"])
+    except UnknownNameError as error:
+        raise _with_custom_object_hint(error) from None
     except GlassnetError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as error:
         raise FileFormatError(f"The model described in {os.fspath(filepath)!r} could not be rebuilt: "
                               f"{type(error).__name__}: {error}") from None
+    finally:
+        backend.set_rng_state(rng_state)
     weights = model.weights
     stored = sorted(name for name in entries if name.startswith("weights/"))
     if len(stored) != len(weights):
@@ -200,12 +208,22 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
     if compile and config.get("compile_config"):
         try:
             model.compile_from_config(config["compile_config"], custom_objects)
+        except UnknownNameError as error:
+            raise _with_custom_object_hint(error) from None
         except GlassnetError:
             raise
         except (TypeError, ValueError, KeyError, AttributeError) as error:
             raise FileFormatError(f"The compile settings in {os.fspath(filepath)!r} are invalid: {error}") from None
         _restore_optimizer(model, config.get("optimizer"), entries, weights)
     return model
+
+
+def _with_custom_object_hint(error: UnknownNameError) -> UnknownNameError:
+    """The same error, telling how to make a custom class or function loadable."""
+    error.args = (f"{error.args[0] if error.args else error} If {error.name!r} is your own {error.kind}, pass "
+                  f"custom_objects={{{error.name!r}: ...}} to load_model, or decorate it with "
+                  "@glassnet.saving.register_serializable().",)
+    return error
 
 
 def _restore_optimizer(model, optimizer_config, entries, weights) -> None:
@@ -230,6 +248,9 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"{filepath!r} exists and overwrite=False.")
+    if not model.built:
+        raise GlassnetError(f"Model '{model.name}' is not built yet, so it has no weights to save; call it on "
+                            "data (or fit it) first.")
     weights = model.weights
     entries = {f"weights/{i:05d}.npy": _npy_bytes(w.data) for i, w in enumerate(weights)}
     entries["weights.json"] = json.dumps({"weights": [w.path for w in weights],

@@ -1053,6 +1053,12 @@ def names() -> list[str]:
     return sorted(set(REGISTRY.names()) | set(_SHAPE_RESOLVED))
 
 
+def check_name(name: str) -> None:
+    """Raise UnknownNameError (with suggestions) unless ``resolve`` understands the metric name."""
+    if name.lower() not in _SHAPE_RESOLVED:
+        _lookup(name)
+
+
 def _lookup(name: str):
     """The registered (or custom) object called ``name``; suggestions include the shape-resolved names."""
     try:

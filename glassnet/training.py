@@ -6,6 +6,8 @@ Every check runs before any training step, so bad data is refused before work ca
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import backend
@@ -27,6 +29,13 @@ def flatten_structure(x) -> list:
     if isinstance(x, dict):
         return [item for k in x for item in flatten_structure(x[k])]
     return [x]
+
+
+def is_nested_number_list(x) -> bool:
+    """True for a (nested) Python list/tuple whose leaves are plain numbers: one array, not a structure."""
+    if not isinstance(x, (list, tuple)) or not x:
+        return False
+    return all(isinstance(v, (numbers.Number, np.number)) or is_nested_number_list(v) for v in x)
 
 
 def to_array(data, name: str, dtype=None, allow_int: bool = False) -> np.ndarray:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from .. import activations, constraints, initializers, ops, regularizers
-from .base import Layer
+from .base import InputSpec, Layer
 
 
 class _Elementwise(Layer):
@@ -110,6 +110,10 @@ class PReLU(_Elementwise):
             shape[axis - 1] = 1
         self.alpha = self.add_weight(tuple(shape), self.alpha_initializer, name="alpha",
                                      regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
+        rank = len(input_shape)
+        shared = {axis % rank for axis in self.shared_axes or []}
+        self.input_spec = InputSpec(ndim=rank, axes={i: int(input_shape[i]) for i in range(1, rank)
+                                                     if i not in shared and input_shape[i] is not None})
         self.built = True
 
     def call(self, inputs):

@@ -117,7 +117,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("glassnet."):
+        if cls.__module__.startswith("glassnet.") and not cls.__name__.startswith("_"):
             REGISTRY.add(cls.__name__, cls)
 
     def __init__(self, trainable: bool = True, name: str | None = None, dtype=None, input_shape=None,
@@ -163,20 +163,38 @@ class Layer:
                 self._own_weights.append(value)
         object.__setattr__(self, name, value)
 
+    def _discover_layers(self) -> list:
+        """``_tracked_layers`` plus layers that reached a list/tuple/dict attribute after it was assigned
+        (``self.blocks = []`` then ``self.blocks.append(Dense(8))``), appended in discovery order."""
+        tracked = self._tracked_layers
+        for name, value in self.__dict__.items():
+            if name in ("_tracked_layers", "_outer"):
+                continue
+            if isinstance(value, (list, tuple)):
+                items = value
+            elif isinstance(value, dict):
+                items = value.values()
+            else:
+                continue
+            for item in items:
+                if isinstance(item, Layer) and item is not self and not any(item is t for t in tracked):
+                    tracked.append(item)
+        return tracked
+
     @property
     def layers(self) -> list:
         """Directly nested layers, in the order they were assigned."""
-        return list(self._tracked_layers)
+        return list(self._discover_layers())
 
     def _flatten_layers(self, include_self: bool = True):
-        seen, stack, result = set(), [self] if include_self else list(reversed(self._tracked_layers)), []
+        seen, stack, result = set(), [self] if include_self else list(reversed(self._discover_layers())), []
         while stack:
             layer = stack.pop()
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
             result.append(layer)
-            stack.extend(reversed(layer._tracked_layers))
+            stack.extend(reversed(layer._discover_layers()))
         return result
 
     @property
@@ -318,6 +336,8 @@ class Layer:
             return symbolic_call(self, inputs, *args, training=training, **kwargs)
         inputs = self._convert_input(inputs)
         if not self.built:
+            if self.input_spec is not None and isinstance(inputs, Tensor):
+                self.input_spec.check(self, inputs.data.shape)  # a wrong rank is reported before build fails
             self._maybe_build(inputs)
         if self.input_spec is not None and isinstance(inputs, Tensor):
             self.input_spec.check(self, inputs.data.shape)

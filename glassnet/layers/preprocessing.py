@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from ..tensor import Tensor
-from .base import Layer
+from .base import InputSpec, Layer
 
 
 class Normalization(Layer):
@@ -37,6 +37,10 @@ class Normalization(Layer):
             self.mean.data[...] = np.broadcast_to(self._init_mean, shape)
         if self._init_variance is not None:
             self.variance.data[...] = np.broadcast_to(self._init_variance, shape)
+        rank = len(input_shape)
+        keep = {a % rank for a in self.axis}  # the normalised axes must keep their sizes
+        self.input_spec = InputSpec(min_ndim=rank, axes={a - rank: int(input_shape[a]) for a in keep
+                                                         if a > 0 and input_shape[a] is not None})
         self.built = True
 
     def adapt(self, data) -> None:
@@ -62,4 +66,9 @@ class Normalization(Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "axis": list(self.axis), "invert": self.invert}
+        config = {**super().get_config(), "axis": list(self.axis), "invert": self.invert}
+        if self._init_mean is not None:  # statistics given to the constructor are part of the architecture
+            config["mean"] = self._init_mean.tolist()
+        if self._init_variance is not None:
+            config["variance"] = self._init_variance.tolist()
+        return config

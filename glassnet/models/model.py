@@ -11,13 +11,14 @@ One training step (``train_on_batch`` and each batch of ``fit``)::
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 
 from .. import backend, losses as losses_module, metrics as metrics_module, optimizers
 from ..callbacks import CallbackList, History, ProgbarLogger
-from ..errors import GlassnetError, InputError
+from ..errors import GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
 from .. import training as data
@@ -57,6 +58,9 @@ class Model(Layer):
         self._metric_identifiers = list(metrics or []) if not isinstance(metrics, (str, dict)) else [metrics]
         if weighted_metrics:
             self._metric_identifiers += list(weighted_metrics)
+        for identifier in self._metric_identifiers:  # unknown names fail here, not after a training step
+            if isinstance(identifier, str):
+                metrics_module.check_name(identifier)
         self._metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self.compiled = True
@@ -96,6 +100,34 @@ class Model(Layer):
         return logs
 
     # ----------------------------------------------------------------- building
+    def build(self, input_shape=None) -> None:
+        """Create the weights of a subclassed model's layers by running ``call`` once on zeros of
+        ``input_shape`` (batch axis may be None), as Keras does; needed to load a saved model."""
+        if input_shape is None:
+            raise ValueError(f"Model '{self.name}': build() needs an input shape, e.g. model.build((None, 8)).")
+        self.built = True
+        self._build_input_shape = input_shape
+        if type(self).call is Layer.call:
+            return
+        from ..layers.base import _CallContext, _zeros_for
+
+        saved = (_CallContext.training, _CallContext.depth, _CallContext.losses)
+        _CallContext.training, _CallContext.depth, _CallContext.losses = False, 0, []
+        try:  # a private forward pass: nothing it records may reach an enclosing call
+            with no_grad():
+                self(_zeros_for(input_shape, self.dtype), training=False)
+        finally:
+            _CallContext.training, _CallContext.depth, _CallContext.losses = saved
+
+    def _maybe_build(self, inputs) -> None:
+        if type(self).build is Model.build:  # subclassed: the real forward pass that follows builds the layers
+            from ..layers.base import _shapes_of
+
+            self._build_input_shape = _shapes_of(inputs, batch_none=True)
+            self.built = True
+        else:
+            super()._maybe_build(inputs)
+
     def _ensure_built(self, x) -> None:
         if not self.built:
             sample = data.map_structure(lambda a: a[:1], x)
@@ -107,6 +139,8 @@ class Model(Layer):
         return isinstance(self.compiled_loss, getattr(losses_module, "SparseCategoricalCrossentropy", ()))
 
     def _prepare_x(self, x, name: str = "x"):
+        if data.is_nested_number_list(x):  # [[0, 1], [1, 0]]: one array, not a list of inputs
+            x = data.to_array(x, name, self.dtype)
         arrays = data.map_structure(lambda a: data.to_array(a, name, self.dtype), x)
         for array in data.flatten_structure(arrays):
             data.check_finite(array, name)
@@ -130,7 +164,7 @@ class Model(Layer):
             raise InputError(f"{name} must be non-negative, got a minimum of {array.min()}.")
         return array
 
-    def _prepare(self, x, y, sample_weight=None, class_weight=None, name_suffix: str = ""):
+    def _prepare(self, x, y, sample_weight=None, name_suffix: str = ""):
         x = self._prepare_x(x, "x" + name_suffix)
         y = self._prepare_y(y, "y" + name_suffix)
         sw = self._prepare_sample_weight(sample_weight, "sample_weight" + name_suffix)
@@ -138,10 +172,43 @@ class Model(Layer):
         if sw is not None:
             named["sample_weight" + name_suffix] = sw
         data.check_lengths(named)
-        if class_weight is not None:
-            sw = data.combine_weights(sw, losses_module.class_weight_to_sample_weight(y, class_weight)
-                                      .astype(self.dtype))
         return x, y, sw
+
+    def _output_sample(self, x):
+        """The model's output for the first sample of ``x`` (inference mode, no graph)."""
+        with no_grad():
+            return self(data.map_structure(lambda a: a[:1], x), training=False)
+
+    def _with_class_weight(self, x, y, sample_weight, class_weight):
+        """``sample_weight`` times ``class_weight[label]``; keys are checked against the output's classes."""
+        sample = self._output_sample(x)
+        num_classes = None
+        if isinstance(sample, Tensor) and sample.ndim >= 2:
+            num_classes = max(int(sample.shape[-1]), 2)  # one sigmoid unit: classes 0 and 1
+        weights = losses_module.class_weight_to_sample_weight(y, class_weight, num_classes=num_classes)
+        return data.combine_weights(sample_weight, weights.astype(self.dtype))
+
+    def _check_targets(self, x, y, name: str) -> None:
+        """Run a built-in loss's target checks on all of ``y`` at once, against a dummy prediction of
+        the model's output shape (custom losses are left to check their own targets)."""
+        loss = self.compiled_loss
+        if type(loss).__module__ != losses_module.__name__:
+            return
+        sample = self._output_sample(x)
+        if not isinstance(sample, Tensor):
+            return
+        import warnings
+
+        chunk = max(1, 2 ** 20 // max(1, int(np.prod(sample.shape[1:]))))
+        with no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for start in range(0, len(y), chunk):
+                yb = y[start:start + chunk]
+                dummy = np.full((len(yb),) + tuple(sample.shape[1:]), 0.5, dtype=sample.dtype)
+                try:
+                    loss(yb, dummy)
+                except (InputError, ShapeError) as error:
+                    raise type(error)(f"{name}: {error}") from None
 
     # ----------------------------------------------------------------- one step
     def _forward_loss(self, x, y, sample_weight, training: bool):
@@ -189,7 +256,7 @@ class Model(Layer):
         batch_size = data.check_batch_size(batch_size)
         if y is None:
             raise InputError("fit() needs targets y (unsupervised training is not supported).")
-        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        x, y, sample_weight = self._prepare(x, y, sample_weight)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise InputError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
@@ -203,8 +270,14 @@ class Model(Layer):
             validation = (x_val, y_val, sw_val)
         else:
             validation = None
-
         self._ensure_built(x)
+        if class_weight is not None:  # after the split: class weights apply to training samples only (Keras)
+            sample_weight = self._with_class_weight(x, y, sample_weight, class_weight)
+        # Check every target now (labels in range, one-hot vs sparse...): a bad label in the last batch
+        # or in the validation data must not stop training after work was done.
+        self._check_targets(x, y, "y")
+        if validation is not None:
+            self._check_targets(validation[0], validation[1], "y_val")
         n = len(y)
         steps = data.num_batches(n, batch_size)
         if steps_per_epoch is not None:
@@ -248,7 +321,9 @@ class Model(Layer):
                     break
             logs = self._logs()
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size, callbacks=None)
+                callback_list.on_test_begin()
+                val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size, callback_list)
+                callback_list.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             logs["learning_rate"] = float(self.optimizer.learning_rate)
             callback_list.on_epoch_end(epoch, logs)
@@ -260,8 +335,10 @@ class Model(Layer):
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
         """One gradient step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
-        x, y, sample_weight = self._prepare(x, y, sample_weight, class_weight)
+        x, y, sample_weight = self._prepare(x, y, sample_weight)
         self._ensure_built(x)
+        if class_weight is not None:
+            sample_weight = self._with_class_weight(x, y, sample_weight, class_weight)
         self.reset_metrics()
         self._train_step(x, y, sample_weight, self._refresh_weight_lists())
         return self._format_result(self._logs(), return_dict)
@@ -274,7 +351,7 @@ class Model(Layer):
         # Evaluation uses fresh metric states so it never disturbs the running training metrics.
         self._loss_tracker = metrics_module.Mean(name="loss")
         if saved_metrics is not None:
-            self._metrics = [type(m).from_config(m.get_config()) for m in saved_metrics]
+            self._metrics = [_fresh_copy(m) for m in saved_metrics]
         try:
             n = len(y)
             with no_grad():
@@ -283,17 +360,19 @@ class Model(Layer):
                     xb = data.map_structure(lambda a: a[batch], x)
                     yb = y[batch]
                     swb = None if sample_weight is None else sample_weight[batch]
+                    if callbacks is not None and callbacks.wants("on_test_batch_begin"):
+                        callbacks.on_test_batch_begin(step)
                     y_pred, loss = self._forward_loss(xb, yb, swb, training=False)
                     self._update_metrics(yb, y_pred, loss, swb)
-                    if callbacks is not None:
-                        callbacks.on_test_batch_end(step, None)
+                    if callbacks is not None and callbacks.wants("on_test_batch_end"):
+                        callbacks.on_test_batch_end(step, self._logs())
             return self._logs()
         finally:
             evaluated_metrics = self._metrics
             self._loss_tracker = tracker
             self._metrics = saved_metrics if saved_metrics is not None else None
             if saved_metrics is None and evaluated_metrics is not None:
-                self._metrics = [type(m).from_config(m.get_config()) for m in evaluated_metrics]
+                self._metrics = [_fresh_copy(m) for m in evaluated_metrics]
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict: bool = False):
@@ -376,7 +455,7 @@ class Model(Layer):
     def get_compile_config(self):
         if not self.compiled:
             return None
-        from .. import losses as L, metrics as M, saving
+        from .. import losses as L, metrics as M
 
         metrics = []
         for identifier in self._metric_identifiers:
@@ -413,3 +492,11 @@ class Model(Layer):
         from ..io import load_weights
 
         load_weights(self, filepath)
+
+
+def _fresh_copy(metric):
+    """An independent copy of ``metric`` with its state reset (works for metrics wrapping unregistered
+    functions, which cannot go through get_config/from_config)."""
+    clone = copy.deepcopy(metric)
+    clone.reset_state()
+    return clone

@@ -17,6 +17,7 @@ The learning rate of step t (0-based ``iterations``) is ``learning_rate(t)`` for
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -43,6 +44,12 @@ class Optimizer:
     """
 
     default_learning_rate = 0.001
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _torch_positional_lr(init)
 
     def __init__(self, learning_rate=None, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, lr=None, **kwargs):
@@ -238,6 +245,24 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} learning_rate={self.learning_rate:g} iterations={self.iterations}>"
+
+
+def _torch_positional_lr(init):
+    """PyTorch order ``SGD(params, 0.1)``: the number after the parameters is the learning rate (not the
+    subclass's second argument, e.g. SGD's momentum); further positional options must be keywords."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if len(args) >= 2 and _is_parameter_iterable(args[0]):
+            if len(args) > 2:
+                raise TypeError(f"{type(self).__name__}(params, lr, ...): after the learning rate, pass options "
+                                "by keyword (e.g. momentum=0.9); their order differs from PyTorch's.")
+            if kwargs.get("lr") is not None or kwargs.get("learning_rate") is not None:
+                raise TypeError(f"{type(self).__name__}: the learning rate was given twice.")
+            args, kwargs = (args[0],), {**kwargs, "lr": args[1]}
+        init(self, *args, **kwargs)
+
+    return wrapper
 
 
 def global_norm(grads) -> float:
