@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..training import map_structure
 from .base import Layer, _shape_str, _shapes_of
 
 
@@ -71,17 +72,9 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) 
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 
-def _structure_map(fn, x):
-    if isinstance(x, (list, tuple)):
-        return type(x)(_structure_map(fn, v) for v in x)
-    if isinstance(x, dict):
-        return {k: _structure_map(fn, v) for k, v in x.items()}
-    return fn(x)
-
-
 def symbolic_call(layer: Layer, inputs, *args, training=None, **kwargs):
     """Build ``layer`` for the symbolic inputs' shapes and return symbolic outputs."""
-    shapes = _structure_map(lambda t: t.shape if isinstance(t, KerasTensor) else tuple(np.shape(t)), inputs)
+    shapes = map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else tuple(np.shape(t)), inputs)
     if not layer.built:
         layer._build_input_shape = shapes
         layer.build(shapes)
