@@ -589,6 +589,7 @@ class Loss:
         self.dtype = None if dtype is None else np.dtype(dtype).name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        prediction_mask = getattr(y_pred, "_keras_mask", None)  # e.g. padded time steps (Embedding mask_zero)
         y_pred = _as_prediction(y_pred, self.dtype)
         y_true = _as_target(y_true, y_pred.dtype, constant=True)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -596,6 +597,10 @@ class Loss:
         if not isinstance(values, Tensor):
             values = Tensor(np.asarray(values, dtype=y_pred.dtype), dtype=y_pred.dtype)
         mask = self._mask(y_true, y_pred, values)
+        if prediction_mask is not None:
+            prediction_mask = np.asarray(getattr(prediction_mask, "data", prediction_mask), dtype=bool)
+            if prediction_mask.shape == values.shape:
+                mask = prediction_mask if mask is None else (np.asarray(mask, dtype=bool) & prediction_mask)
         return reduce_weighted_values(values, sample_weight=sample_weight, mask=mask, reduction=self.reduction)
 
     def call(self, y_true, y_pred):

@@ -72,8 +72,10 @@ class Tensor:
     methods below all build the graph that :meth:`backward` differentiates.
     """
 
+    # `_keras_mask` (a boolean array or None) is set by layers that mask time steps; it is left unset
+    # on most tensors, so read it with getattr(t, "_keras_mask", None).
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_hooks", "name",
-                 "__weakref__")
+                 "_keras_mask", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
     __array_ufunc__ = None
 

@@ -113,7 +113,8 @@ class Layer:
     Keras-2 style ``input_shape=``/``input_dim=`` on a model's first layer are accepted.
     """
 
-    _accepts_training_cache: dict = {}
+    _call_flags_cache: dict = {}
+    supports_masking = False  # True: the layer keeps its input's time-step mask on its output
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -298,21 +299,32 @@ class Layer:
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement call().")
 
-    def _call_accepts_training(self) -> bool:
+    def _call_flags(self) -> tuple:
+        """(call accepts ``training``, call accepts ``mask``, the class computes its own masks) — cached."""
         cls = type(self)
-        cached = Layer._accepts_training_cache.get(cls)
-        if cached is None:
+        flags = Layer._call_flags_cache.get(cls)
+        if flags is None:
             params = inspect.signature(cls.call).parameters
-            cached = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-            Layer._accepts_training_cache[cls] = cached
-        return cached
+            var_keyword = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            flags = ("training" in params or var_keyword, "mask" in params,
+                     cls.compute_mask is not Layer.compute_mask)
+            Layer._call_flags_cache[cls] = flags
+        return flags
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the outputs: passed through unchanged by layers with ``supports_masking``."""
+        return mask if self.supports_masking else None
 
     def _convert_input(self, x):
         if isinstance(x, Tensor):
             if x.data.dtype.kind == "f" and x.data.dtype.name != self.dtype:
                 from ..ops import cast
 
-                return cast(x, self.dtype)
+                converted = cast(x, self.dtype)
+                mask = getattr(x, "_keras_mask", None)
+                if mask is not None:
+                    converted._keras_mask = mask
+                return converted
             return x
         if isinstance(x, (list, tuple)):
             return type(x)(self._convert_input(v) for v in x)
@@ -332,7 +344,8 @@ class Layer:
     def __call__(self, inputs, *args, training=None, **kwargs):
         from .input import KerasTensor, symbolic_call
 
-        if _contains(inputs, KerasTensor):
+        if _contains(inputs, KerasTensor) or (args and _contains(args, KerasTensor)) \
+                or (kwargs and _contains(kwargs, KerasTensor)):
             return symbolic_call(self, inputs, *args, training=training, **kwargs)
         inputs = self._convert_input(inputs)
         if not self.built:
@@ -341,6 +354,10 @@ class Layer:
             self._maybe_build(inputs)
         if self.input_spec is not None and isinstance(inputs, Tensor):
             self.input_spec.check(self, inputs.data.shape)
+        accepts_training, accepts_mask, computes_mask = self._call_flags()
+        previous_mask = _mask_of(inputs)
+        if accepts_mask and previous_mask is not None and "mask" not in kwargs:
+            kwargs["mask"] = previous_mask
 
         previous_training = _CallContext.training
         if training is not None:
@@ -350,12 +367,14 @@ class Layer:
             previous_losses, _CallContext.losses = _CallContext.losses, []
         _CallContext.depth += 1
         try:
-            if self._call_accepts_training():
+            if accepts_training:
                 outputs = self.call(inputs, *args, training=bool(_CallContext.training), **kwargs)
             else:
                 outputs = self.call(inputs, *args, **kwargs)
             if isinstance(outputs, Tensor):
                 object.__setattr__(self, "_last_output_shape", _batchless(outputs.data.shape))
+            if previous_mask is not None or computes_mask:
+                _set_mask(outputs, self.compute_mask(inputs, kwargs.get("mask", previous_mask)))
             if self.activity_regularizer is not None:
                 for out in _flatten(outputs):
                     _CallContext.losses.append(self.activity_regularizer(out))
@@ -420,6 +439,27 @@ class Layer:
 
 
 # ----------------------------------------------------------------- helpers
+def _mask_of(x):
+    """The time-step mask carried by a tensor (or a list of masks for a list of tensors), or None."""
+    if isinstance(x, Tensor):
+        return getattr(x, "_keras_mask", None)
+    if isinstance(x, (list, tuple)):
+        masks = [_mask_of(v) for v in x]
+        return masks if any(m is not None for m in masks) else None
+    return None
+
+
+def _set_mask(outputs, mask) -> None:
+    if mask is None:
+        return
+    if isinstance(outputs, Tensor):
+        outputs._keras_mask = np.asarray(getattr(mask, "data", mask), dtype=bool)
+    elif isinstance(outputs, (list, tuple)):
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outputs)
+        for out, m in zip(outputs, masks):
+            _set_mask(out, m)
+
+
 def _contains(x, cls) -> bool:
     if isinstance(x, cls):
         return True

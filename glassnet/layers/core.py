@@ -17,6 +17,8 @@ class Dense(Layer):
     Parameters: input_dim·units + units.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
@@ -70,6 +72,8 @@ class Dropout(Layer):
 
     ``noise_shape`` (with None for "same as input") shares the mask along size-1 axes.
     """
+
+    supports_masking = True
 
     def __init__(self, rate: float, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -147,6 +151,8 @@ class Reshape(Layer):
 
 class Identity(Layer):
     """Returns its input unchanged."""
+
+    supports_masking = True
 
     def call(self, inputs):
         return inputs
