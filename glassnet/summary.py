@@ -29,39 +29,48 @@ def _shape_text(shape) -> str:
 
 
 def layer_rows(model) -> list:
-    """(name (type), output shape, params) for each layer of the model."""
+    """(name (type), output shape, params[, connected to]) for each layer of the model."""
     if hasattr(model, "output_shapes") and model.built:
         shapes = model.output_shapes()
     else:
         shapes = [getattr(layer, "_last_output_shape", None) for layer in model.layers]
+    connections = getattr(model, "connections", None)
     rows = []
     for layer, shape in zip(model.layers, shapes):
         params = sum(w.size for w in layer.weights) if (layer.built or layer.weights) else 0
-        rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), params))
+        row = [f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{params:,}"]
+        if connections is not None:
+            row.append(", ".join(connections(layer)) or "-")
+        rows.append(row)
     return rows
 
 
 def summary_text(model) -> str:
+    """The Keras 3 layout; functional models get a fourth column, "Connected to"."""
     if not model.built:
         raise NotBuiltError(
             f"Model '{model.name}' has not been built yet, so it has no weights to summarise. Give the first layer "
             "an input shape (e.g. Input(shape=(8,)) or input_shape=(8,)), call model.build(...), or call the "
             "model on a batch of data first.")
     rows = layer_rows(model)
-    headers = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max(31, max((len(r[0]) for r in rows), default=0) + 2), max(22, max((len(r[1]) for r in rows),
-                                                                                   default=0) + 2), 13]
+    headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"][:len(rows[0]) if rows else 3]
+    minimum = [31, 22, 13, 20]
+    widths = [max(minimum[i], max((len(r[i]) for r in rows), default=0) + 2) for i in range(len(headers))]
+    widths[2] = 13
+
     def line(left, mid, right, fill):
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
-    def row(cells, align_last_right=True):
-        parts = [f" {cells[0]:<{widths[0]}} ", f" {cells[1]:<{widths[1]}} ", f" {cells[2]:>{widths[2]}} "]
+    def cells(values):
+        parts = []
+        for i, (value, width) in enumerate(zip(values, widths)):
+            parts.append(f" {value:>{width}} " if i == 2 else f" {value:<{width}} ")
         return parts
 
     out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"),
-           "┃" + "┃".join(row(headers)) + "┃", line("┡", "╇", "┩", "━")]
-    for i, (name, shape, params) in enumerate(rows):
-        out.append("│" + "│".join(row((name, shape, f"{params:,}"))) + "│")
+           "┃" + "┃".join(cells(headers)) + "┃", line("┡", "╇", "┩", "━")]
+    for i, values in enumerate(rows):
+        out.append("│" + "│".join(cells(values)) + "│")
         if i < len(rows) - 1:
             out.append(line("├", "┼", "┤", "─"))
     out.append(line("└", "┴", "┘", "─"))

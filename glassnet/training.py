@@ -101,7 +101,7 @@ def split_validation(arrays: list, validation_split: float):
     """Keras rule: the LAST ``validation_split`` fraction of the samples (before shuffling) validates."""
     if not 0.0 < validation_split < 1.0:
         raise InputError(f"validation_split must be in (0, 1), got {validation_split!r}.")
-    n = len(next(a for a in arrays if a is not None))
+    n = len(flatten_structure(next(a for a in arrays if a is not None))[0])
     split_at = int(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise InputError(f"validation_split={validation_split} leaves an empty training or validation set "

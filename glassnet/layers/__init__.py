@@ -5,6 +5,10 @@ from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, Swish
 from .base import REGISTRY, InputSpec, Layer, clear_session
 from .core import Dense, Dropout, Flatten, Identity, Reshape
 from .input import Input, InputLayer, KerasTensor
+from .merge import (
+    Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum, minimum,
+    multiply, subtract,
+)
 from .preprocessing import Normalization
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..training import map_structure
-from .base import Layer, _shape_str, _shapes_of
+from ..tensor import Tensor, no_grad
+from ..training import flatten_structure, map_structure
+from .base import Layer, _shape_str
 
 
 class Node:
@@ -72,18 +73,79 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None) 
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape).output
 
 
+def _shape_of(value) -> tuple:
+    return value.shape if isinstance(value, KerasTensor) else tuple(np.shape(value))
+
+
+def _dry_run_shapes(layer: Layer, inputs, args, kwargs):
+    """Output shapes found by running ``layer`` on zeros shaped like the symbolic tensors.
+
+    The batch axis becomes None. When a symbolic tensor has other unknown (None) axes, the layer
+    runs twice with different sizes for them, and output axes that change are reported as None.
+    """
+    symbolic = [t for t in flatten_structure([inputs, args, kwargs]) if isinstance(t, KerasTensor)]
+    unknown = any(s is None for t in symbolic for s in t.shape[1:])
+
+    def run(size):
+        def concrete(value):
+            if not isinstance(value, KerasTensor):
+                return value
+            shape = tuple(1 if i == 0 else (size if s is None else s) for i, s in enumerate(value.shape))
+            return Tensor(np.zeros(shape, dtype=value.dtype), dtype=value.dtype)
+
+        with no_grad():
+            out = layer(map_structure(concrete, inputs), *map_structure(concrete, list(args)),
+                        training=False, **map_structure(concrete, dict(kwargs)))
+        return map_structure(lambda t: tuple(t.shape), out)
+
+    first = run(2)
+    if not unknown:
+        return map_structure_shapes(lambda shape: (None,) + shape[1:], first)
+    second = run(3)
+    return _merge_shapes(first, second)
+
+
+def _merge_shapes(a, b):
+    if isinstance(a, dict):
+        return {k: _merge_shapes(a[k], b[k]) for k in a}
+    if isinstance(a, list) or (isinstance(a, tuple) and a and isinstance(a[0], tuple)):
+        return [_merge_shapes(x, y) for x, y in zip(a, b)]
+    return (None,) + tuple(x if x == y else None for x, y in zip(a[1:], b[1:]))
+
+
+def map_structure_shapes(fn, shapes):
+    """Apply ``fn`` to every shape tuple in a nested structure of shapes."""
+    if isinstance(shapes, dict):
+        return {k: map_structure_shapes(fn, v) for k, v in shapes.items()}
+    if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], tuple)):
+        return [map_structure_shapes(fn, s) for s in shapes]
+    return fn(tuple(shapes))
+
+
+def _overrides_compute_output_shape(layer: Layer) -> bool:
+    return type(layer).compute_output_shape is not Layer.compute_output_shape
+
+
 def symbolic_call(layer: Layer, inputs, *args, training=None, **kwargs):
-    """Build ``layer`` for the symbolic inputs' shapes and return symbolic outputs."""
-    shapes = map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else tuple(np.shape(t)), inputs)
+    """Build ``layer`` for the symbolic inputs' shapes and return symbolic outputs (recording a Node)."""
+    shapes = map_structure(_shape_of, inputs)
+    if layer.input_spec is not None and isinstance(inputs, KerasTensor):
+        layer.input_spec.check(layer, inputs.shape)
     if not layer.built:
         layer._build_input_shape = shapes
         layer.build(shapes)
         layer.built = True
     if layer.input_spec is not None and isinstance(inputs, KerasTensor):
         layer.input_spec.check(layer, inputs.shape)
-    out_shapes = layer.compute_output_shape(shapes)
+    extra_symbolic = _contains_keras_tensor(args) or _contains_keras_tensor(kwargs)
+    unknown_axes = any(s is None for t in flatten_structure(inputs) if isinstance(t, KerasTensor)
+                       for s in t.shape[1:])
+    if _overrides_compute_output_shape(layer) and not extra_symbolic and not unknown_axes:
+        out_shapes = layer.compute_output_shape(shapes)
+    else:
+        out_shapes = _dry_run_shapes(layer, inputs, args, kwargs)
     node = Node(layer, inputs, args, dict(kwargs, **({} if training is None else {"training": training})))
-    counter = iter(range(1000))
+    counter = iter(range(10_000))
 
     def make(shape):
         return KerasTensor(shape, layer.dtype, node=node, index=next(counter), name=layer.name)
@@ -96,6 +158,10 @@ def symbolic_call(layer: Layer, inputs, *args, training=None, **kwargs):
     return outputs
 
 
+def _contains_keras_tensor(x) -> bool:
+    return any(isinstance(t, KerasTensor) for t in flatten_structure(x))
+
+
 def _structure_map_shapes(fn, shapes):
     if isinstance(shapes, dict):
         return {k: _structure_map_shapes(fn, v) for k, v in shapes.items()}
@@ -104,4 +170,4 @@ def _structure_map_shapes(fn, shapes):
     return fn(tuple(shapes))
 
 
-__all__ = ["Input", "InputLayer", "KerasTensor", "Node", "symbolic_call", "_shapes_of"]
+__all__ = ["Input", "InputLayer", "KerasTensor", "Node", "symbolic_call"]

@@ -3,6 +3,7 @@
 import json
 
 from ..errors import FileFormatError
+from .functional import Functional
 from .model import Model
 from .sequential import Sequential
 

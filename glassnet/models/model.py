@@ -22,10 +22,40 @@ from ..errors import GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
 from .. import training as data
+from .compile_utils import MultiOutputLoss, per_output
+
+
+def _map_compile_arg(fn, value, serialized: bool = False):
+    """Apply ``fn`` to each loss/metric in a compile argument that may be one item, a list (of lists)
+    or a dict keyed by output name. ``serialized``: a dict with 'class_name' is one serialized item."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and not (serialized and "class_name" in value):
+        return {k: _map_compile_arg(fn, v, serialized) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_compile_arg(fn, v, serialized) for v in value]
+    return fn(value)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 class Model(Layer):
-    """Base class of trainable models (see module docstring)."""
+    """Base class of trainable models (see module docstring).
+
+    ``Model(inputs, outputs)`` builds a functional model (:class:`~glassnet.models.functional.Functional`);
+    ``class MyModel(Model)`` with a ``call`` method builds a subclassed one.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and ("inputs" in kwargs or "outputs" in kwargs or len(args) >= 2):
+            from .functional import Functional
+
+            return object.__new__(Functional)
+        return object.__new__(cls)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,6 +68,7 @@ class Model(Layer):
         self._metric_identifiers = []
         self._metrics = None
         self._loss_tracker = None
+        self._output_loss_trackers = []
         self._compile_config = None
 
     # ----------------------------------------------------------------- compile
@@ -48,21 +79,33 @@ class Model(Layer):
         ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` are accepted
         for Keras compatibility and ignored (glassnet always runs eagerly on NumPy).
         """
-        if loss_weights is not None and not isinstance(loss_weights, (int, float)):
-            raise NotImplementedError("loss_weights for several outputs needs a functional model with several "
-                                      "outputs, which this version does not support yet.")
         self.optimizer = optimizers.get(optimizer)
         self.loss = loss
-        self.compiled_loss = losses_module.get(loss) if loss is not None else None
-        self._loss_scale = 1.0 if loss_weights is None else float(loss_weights)
-        self._metric_identifiers = list(metrics or []) if not isinstance(metrics, (str, dict)) else [metrics]
-        if weighted_metrics:
-            self._metric_identifiers += list(weighted_metrics)
-        for identifier in self._metric_identifiers:  # unknown names fail here, not after a training step
+        names = self._output_names()
+        if len(names) > 1:
+            self.compiled_loss = MultiOutputLoss(loss, loss_weights, names) if loss is not None else None
+            self._loss_scale = 1.0
+        else:
+            if isinstance(loss, (list, tuple)) and len(loss) == 1:
+                loss = loss[0]
+            if isinstance(loss_weights, (list, tuple)) and len(loss_weights) == 1:
+                loss_weights = loss_weights[0]
+            self.compiled_loss = losses_module.get(loss) if loss is not None else None
+            self._loss_scale = 1.0 if loss_weights is None else float(loss_weights)
+        if isinstance(metrics, dict) or (len(names) > 1 and metrics and isinstance(metrics, (list, tuple))
+                                         and all(isinstance(m, (list, tuple)) or m is None for m in metrics)):
+            self._metric_identifiers = [(k, m) for k, ms in enumerate(per_output(metrics, names, "metrics"))
+                                        for m in _as_list(ms)]
+        else:
+            flat = _as_list(metrics) + _as_list(weighted_metrics)
+            self._metric_identifiers = [(k, m) for k in range(len(names)) for m in flat]
+        for _, identifier in self._metric_identifiers:  # unknown names fail here, not after a training step
             if isinstance(identifier, str):
                 metrics_module.check_name(identifier)
         self._metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = ([metrics_module.Mean(name=f"{name}_loss") for name in names]
+                                      if len(names) > 1 else [])
         self.compiled = True
         self._compile_config = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
 
@@ -70,6 +113,16 @@ class Model(Layer):
         if not self.compiled or self.compiled_loss is None:
             raise GlassnetError(f"You must compile the model with a loss before calling {what}(): "
                                 "model.compile(optimizer='adam', loss='mse').")
+
+    def _output_names(self) -> list:
+        """One name per model output (a single output needs no name)."""
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):
+            return list(structure)
+        if isinstance(structure, list) and len(structure) > 1:
+            names = [t.node.layer.name for t in structure]
+            return names if len(set(names)) == len(names) else [f"output_{i}" for i in range(len(names))]
+        return ["output"]
 
     @property
     def metrics_names(self) -> list:
@@ -80,14 +133,25 @@ class Model(Layer):
 
     @property
     def metrics(self) -> list:
-        return ([self._loss_tracker] if self._loss_tracker else []) + list(self._metrics or [])
+        trackers = [self._loss_tracker] if self._loss_tracker else []
+        return trackers + list(self._output_loss_trackers) + list(self._metrics or [])
 
     def _resolve_metrics(self, y_true, y_pred) -> None:
+        """Metric objects, chosen from the first batch's shapes; named ``<output>_<metric>`` with several outputs."""
         if self._metrics is not None:
             return
-        from_logits = bool(getattr(self.compiled_loss, "from_logits", False))
-        self._metrics = [metrics_module.resolve(identifier, y_true, y_pred, from_logits=from_logits)
-                         for identifier in self._metric_identifiers]
+        multi = isinstance(self.compiled_loss, MultiOutputLoss)
+        metrics = []
+        for k, identifier in self._metric_identifiers:
+            loss = self.compiled_loss.losses[k] if multi else self.compiled_loss
+            from_logits = bool(getattr(loss, "from_logits", False))
+            targets, predictions = (y_true[k], y_pred[k]) if multi else (y_true, y_pred)
+            metric = metrics_module.resolve(identifier, targets, predictions, from_logits=from_logits)
+            if multi:
+                metric.name = f"{self.compiled_loss.names[k]}_{metric.name}"
+            metric._output_index = k
+            metrics.append(metric)
+        self._metrics = metrics
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:
@@ -95,6 +159,8 @@ class Model(Layer):
 
     def _logs(self) -> dict:
         logs = {"loss": float(self._loss_tracker.result())}
+        for tracker in self._output_loss_trackers:
+            logs[tracker.name] = float(tracker.result())
         for metric in self._metrics or []:
             logs[metric.name] = float(metric.result())
         return logs
@@ -147,6 +213,20 @@ class Model(Layer):
         return arrays
 
     def _prepare_y(self, y, name: str = "y"):
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            names = self.compiled_loss.names
+            if isinstance(y, dict):
+                missing = [n for n in names if n not in y]
+                if missing:
+                    raise InputError(f"{name} has no targets for outputs {missing} (keys: {sorted(y)}).")
+                y = [y[n] for n in names]
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                raise InputError(f"The model has {len(names)} outputs ({', '.join(names)}): give {name} as a list "
+                                 f"or dict of {len(names)} arrays.")
+            return [self._prepare_y_array(v, f"{name}[{n!r}]") for v, n in zip(y, names)]
+        return self._prepare_y_array(y, name)
+
+    def _prepare_y_array(self, y, name: str):
         array = data.to_array(y, name, self.dtype, allow_int=True)
         if array.dtype.kind == "b":
             array = array.astype(self.dtype)
@@ -168,7 +248,7 @@ class Model(Layer):
         x = self._prepare_x(x, "x" + name_suffix)
         y = self._prepare_y(y, "y" + name_suffix)
         sw = self._prepare_sample_weight(sample_weight, "sample_weight" + name_suffix)
-        named = {"x" + name_suffix: data.flatten_structure(x)[0], "y" + name_suffix: y}
+        named = {"x" + name_suffix: data.flatten_structure(x)[0], "y" + name_suffix: data.flatten_structure(y)[0]}
         if sw is not None:
             named["sample_weight" + name_suffix] = sw
         data.check_lengths(named)
@@ -181,6 +261,9 @@ class Model(Layer):
 
     def _with_class_weight(self, x, y, sample_weight, class_weight):
         """``sample_weight`` times ``class_weight[label]``; keys are checked against the output's classes."""
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            raise InputError("class_weight is only supported for models with one output (as in Keras); use "
+                             "sample_weight for several outputs.")
         sample = self._output_sample(x)
         num_classes = None
         if isinstance(sample, Tensor) and sample.ndim >= 2:
@@ -192,9 +275,19 @@ class Model(Layer):
         """Run a built-in loss's target checks on all of ``y`` at once, against a dummy prediction of
         the model's output shape (custom losses are left to check their own targets)."""
         loss = self.compiled_loss
+        if isinstance(loss, MultiOutputLoss):
+            for k, (single, target) in enumerate(zip(loss.losses, y)):
+                if single is not None and type(single).__module__ == losses_module.__name__:
+                    self._check_target_array(single, x, target, f"{name}[{loss.names[k]!r}]", output_index=k)
+            return
         if type(loss).__module__ != losses_module.__name__:
             return
+        self._check_target_array(loss, x, y, name)
+
+    def _check_target_array(self, loss, x, y, name: str, output_index=None) -> None:
         sample = self._output_sample(x)
+        if output_index is not None:
+            sample = data.flatten_structure(sample)[output_index]
         if not isinstance(sample, Tensor):
             return
         import warnings
@@ -213,6 +306,8 @@ class Model(Layer):
     # ----------------------------------------------------------------- one step
     def _forward_loss(self, x, y, sample_weight, training: bool):
         y_pred = self(x, training=training)
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            y_pred = data.flatten_structure(y_pred)
         loss = self.compiled_loss(y, y_pred, sample_weight=sample_weight)
         if self._loss_scale != 1.0:
             loss = loss * self._loss_scale
@@ -231,6 +326,17 @@ class Model(Layer):
         self._update_metrics(y, y_pred, loss, sample_weight)
 
     def _update_metrics(self, y, y_pred, loss, sample_weight) -> None:
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            predictions = [p.data for p in data.flatten_structure(y_pred)]
+            self._resolve_metrics(y, predictions)
+            count = len(y[0])
+            self._loss_tracker.update_state(float(loss.data), sample_weight=count)
+            for tracker, value in zip(self._output_loss_trackers, self.compiled_loss.last_values):
+                tracker.update_state(value, sample_weight=count)
+            for metric in self._metrics:
+                k = metric._output_index
+                metric.update_state(y[k], predictions[k], sample_weight=sample_weight)
+            return
         prediction = y_pred.data if isinstance(y_pred, Tensor) else y_pred
         self._resolve_metrics(y, prediction)
         self._loss_tracker.update_state(float(loss.data), sample_weight=len(y))
@@ -278,7 +384,7 @@ class Model(Layer):
         self._check_targets(x, y, "y")
         if validation is not None:
             self._check_targets(validation[0], validation[1], "y_val")
-        n = len(y)
+        n = len(data.flatten_structure(y)[0])
         steps = data.num_batches(n, batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, int(steps_per_epoch))
@@ -305,7 +411,7 @@ class Model(Layer):
             if shuffle:
                 order = rng.permutation(n)
                 x_epoch = data.map_structure(lambda a: a[order], x)
-                y_epoch = y[order]
+                y_epoch = data.map_structure(lambda a: a[order], y)
                 sw_epoch = None if sample_weight is None else sample_weight[order]
             else:
                 x_epoch, y_epoch, sw_epoch = x, y, sample_weight
@@ -314,7 +420,8 @@ class Model(Layer):
                     callback_list.on_train_batch_begin(step)
                 batch = slice(step * batch_size, (step + 1) * batch_size)
                 xb = data.map_structure(lambda a: a[batch], x_epoch)
-                self._train_step(xb, y_epoch[batch], None if sw_epoch is None else sw_epoch[batch], trainable)
+                yb = data.map_structure(lambda a: a[batch], y_epoch)
+                self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable)
                 if want_batch_logs:
                     callback_list.on_train_batch_end(step, self._logs())
                 if self.stop_training:
@@ -348,17 +455,19 @@ class Model(Layer):
         self._regularized = [w for w in self.weights if w.regularizer is not None]
         tracker = self._loss_tracker
         saved_metrics = self._metrics
+        saved_output_trackers = self._output_loss_trackers
         # Evaluation uses fresh metric states so it never disturbs the running training metrics.
         self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = [metrics_module.Mean(name=t.name) for t in saved_output_trackers]
         if saved_metrics is not None:
             self._metrics = [_fresh_copy(m) for m in saved_metrics]
         try:
-            n = len(y)
+            n = len(data.flatten_structure(y)[0])
             with no_grad():
                 for step in range(data.num_batches(n, batch_size)):
                     batch = slice(step * batch_size, (step + 1) * batch_size)
                     xb = data.map_structure(lambda a: a[batch], x)
-                    yb = y[batch]
+                    yb = data.map_structure(lambda a: a[batch], y)
                     swb = None if sample_weight is None else sample_weight[batch]
                     if callbacks is not None and callbacks.wants("on_test_batch_begin"):
                         callbacks.on_test_batch_begin(step)
@@ -370,6 +479,7 @@ class Model(Layer):
         finally:
             evaluated_metrics = self._metrics
             self._loss_tracker = tracker
+            self._output_loss_trackers = saved_output_trackers
             self._metrics = saved_metrics if saved_metrics is not None else None
             if saved_metrics is None and evaluated_metrics is not None:
                 self._metrics = [_fresh_copy(m) for m in evaluated_metrics]
@@ -394,7 +504,7 @@ class Model(Layer):
         self._require_compiled("test_on_batch")
         x, y, sample_weight = self._prepare(x, y, sample_weight)
         self._ensure_built(x)
-        logs = self._evaluate_arrays(x, y, sample_weight, len(y))
+        logs = self._evaluate_arrays(x, y, sample_weight, len(data.flatten_structure(y)[0]))
         return self._format_result(logs, return_dict)
 
     @staticmethod
@@ -453,28 +563,29 @@ class Model(Layer):
         return json.dumps(layers.serialize(self), **kwargs)
 
     def get_compile_config(self):
+        """The compile arguments as JSON-able values (losses/metrics may be per-output lists or dicts)."""
         if not self.compiled:
             return None
         from .. import losses as L, metrics as M
 
-        metrics = []
-        for identifier in self._metric_identifiers:
-            metrics.append(identifier if isinstance(identifier, str) else M.serialize(identifier))
-        loss = self.loss
-        loss_config = loss if isinstance(loss, str) or loss is None else L.serialize(loss)
-        return {"optimizer": optimizers.serialize(self.optimizer), "loss": loss_config, "metrics": metrics,
+        return {"optimizer": optimizers.serialize(self.optimizer),
+                "loss": _map_compile_arg(lambda v: v if isinstance(v, str) else L.serialize(v), self.loss),
+                "metrics": _map_compile_arg(lambda v: v if isinstance(v, str) else M.serialize(v),
+                                            self._compile_config.get("metrics")),
                 "loss_weights": self._compile_config.get("loss_weights")}
 
     def compile_from_config(self, config, custom_objects=None) -> None:
         from .. import losses as L, metrics as M
 
+        def loss_from(value):
+            if isinstance(value, str):
+                return L.get(value) if not custom_objects or value not in custom_objects else custom_objects[value]
+            return L.deserialize(value, custom_objects)
+
         optimizer = optimizers.deserialize(config["optimizer"], custom_objects)
-        loss = config.get("loss")
-        if isinstance(loss, dict):
-            loss = L.deserialize(loss, custom_objects)
-        elif isinstance(loss, str):
-            loss = L.get(loss) if custom_objects is None or loss not in custom_objects else custom_objects[loss]
-        metrics = [m if isinstance(m, str) else M.deserialize(m, custom_objects) for m in config.get("metrics") or []]
+        loss = _map_compile_arg(loss_from, config.get("loss"), serialized=True)
+        metrics = _map_compile_arg(lambda m: m if isinstance(m, str) else M.deserialize(m, custom_objects),
+                                   config.get("metrics"), serialized=True)
         self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"))
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:

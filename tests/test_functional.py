@@ -1,0 +1,231 @@
+"""The functional API: Model(inputs, outputs), multi-input/output, shared layers, nested models,
+skip connections, merge layers, summary, JSON and file round trips, and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import layers
+from glassnet.diagnostics import gradcheck
+from glassnet.errors import GlassnetError, ShapeError, UnknownNameError
+from glassnet.models.functional import Functional
+
+RNG = np.random.default_rng(0)
+
+
+def two_in_two_out():
+    gn.set_seed(0)
+    a = gn.Input(shape=(6,), name="a")
+    b = gn.Input(shape=(3,), name="b")
+    h = layers.concatenate([layers.Dense(8, activation="relu")(a), layers.Dense(8, activation="relu")(b)])
+    cls = layers.Dense(1, activation="sigmoid", name="cls")(h)
+    reg = layers.Dense(2, name="reg")(h)
+    return gn.Model(inputs=[a, b], outputs=[cls, reg], name="two_heads")
+
+
+def data(n=80):
+    xa = RNG.standard_normal((n, 6)).astype("float32")
+    xb = RNG.standard_normal((n, 3)).astype("float32")
+    y_cls = (xa[:, :1] + xb[:, :1] > 0).astype("float32")
+    y_reg = np.concatenate([xa[:, :1] - xb[:, 1:2], xa[:, 2:3]], axis=1).astype("float32")
+    return [xa, xb], [y_cls, y_reg]
+
+
+def test_model_with_inputs_and_outputs_is_functional():
+    model = two_in_two_out()
+    assert isinstance(model, Functional) and isinstance(model, gn.Model)
+    assert model.input_names == ["a", "b"] and model.output_names == ["cls", "reg"]
+    assert [l.name for l in model.layers][:2] == ["a", "b"]
+
+
+def test_forward_equals_manual_composition():
+    model = two_in_two_out()
+    (xa, xb), _ = data(5)
+    cls, reg = model([xa, xb])
+    d_a, d_b, _, d_cls, d_reg = [l for l in model.layers if isinstance(l, (layers.Dense, layers.Concatenate))]
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    h = np.concatenate([relu(xa @ d_a.kernel.data + d_a.bias.data), relu(xb @ d_b.kernel.data + d_b.bias.data)], 1)
+    np.testing.assert_allclose(reg.numpy(), h @ d_reg.kernel.data + d_reg.bias.data, rtol=1e-5)
+    expected_cls = 1 / (1 + np.exp(-(h @ d_cls.kernel.data + d_cls.bias.data)))
+    np.testing.assert_allclose(cls.numpy(), expected_cls, rtol=1e-5)
+
+
+def test_multi_output_training_logs_and_weighted_total():
+    model = two_in_two_out()
+    model.compile("adam", loss=["binary_crossentropy", "mse"], loss_weights=[1.0, 0.5],
+                  metrics=[["accuracy"], ["mae"]])
+    x, y = data()
+    history = model.fit(x, y, epochs=15, batch_size=16, verbose=0, validation_split=0.25)
+    keys = set(history.history)
+    assert {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_mae", "val_loss", "val_cls_loss",
+            "val_reg_loss", "val_cls_accuracy", "val_reg_mae", "learning_rate"} <= keys
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    result = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=len(x[0]))
+    np.testing.assert_allclose(result["loss"], result["cls_loss"] + 0.5 * result["reg_loss"], rtol=1e-5)
+    predictions = model.predict(x, verbose=0)
+    assert [p.shape for p in predictions] == [(80, 1), (80, 2)]
+
+
+def test_losses_and_targets_by_output_name():
+    model = two_in_two_out()
+    model.compile("adam", loss={"cls": "binary_crossentropy", "reg": "mse"}, metrics={"cls": ["accuracy"]})
+    x, (y_cls, y_reg) = data()
+    logs = model.evaluate({"a": x[0], "b": x[1]}, {"reg": y_reg, "cls": y_cls}, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "cls_loss", "reg_loss", "cls_accuracy"}
+    with pytest.raises(UnknownNameError, match="cls"):
+        model.compile("adam", loss={"klass": "mse", "reg": "mse"})
+
+
+def test_one_loss_for_every_output():
+    model = two_in_two_out()
+    model.compile("sgd", loss="mse")
+    x, y = data(16)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=16)
+    np.testing.assert_allclose(logs["loss"], logs["cls_loss"] + logs["reg_loss"], rtol=1e-5)
+
+
+def test_wrong_number_of_inputs_or_targets_is_a_clear_error():
+    model = two_in_two_out()
+    model.compile("sgd", loss=["binary_crossentropy", "mse"])
+    x, y = data(8)
+    with pytest.raises(ShapeError, match="expects 2 inputs"):
+        model.predict(x[0], verbose=0)
+    with pytest.raises(gn.errors.InputError, match="2 outputs"):
+        model.fit(x, y[0], verbose=0)
+    with pytest.raises(ShapeError, match="Input 'b'"):
+        model.predict([x[0], np.zeros((8, 5), "float32")], verbose=0)
+
+
+def test_shared_layer_has_one_set_of_weights_and_sums_gradients():
+    gn.set_seed(1)
+    shared = layers.Dense(3, name="shared")
+    left, right = gn.Input(shape=(4,)), gn.Input(shape=(4,))
+    model = gn.Model([left, right], layers.add([shared(left), shared(right)]))
+    assert model.count_params() == 15 and len(model.trainable_weights) == 2
+    xl, xr = RNG.standard_normal((5, 4)), RNG.standard_normal((5, 4))
+    out = model([xl, xr])
+    out.sum().backward()
+    np.testing.assert_allclose(shared.kernel.grad, (xl + xr).sum(0)[:, None] * np.ones((1, 3)), rtol=1e-5)
+    from glassnet.summary import summary_text
+
+    assert "shared[0][0], shared[1][0]" in summary_text(model)
+
+
+def test_residual_block_and_nested_models():
+    gn.set_seed(2)
+    inner_in = gn.Input(shape=(8,))
+    hidden = layers.Dense(8, activation="relu")(inner_in)
+    block = gn.Model(inner_in, layers.add([inner_in, layers.Dense(8)(hidden)]), name="residual_block")
+    x = gn.Input(shape=(8,))
+    head = gn.Sequential([layers.Dense(4, activation="relu"), layers.Dense(1)], name="head")
+    model = gn.Model(x, head(block(block(x))))  # the same block twice, then a nested Sequential
+    assert model.count_params() == block.count_params() + 8 * 4 + 4 + 4 + 1
+    data_x = RNG.standard_normal((6, 8)).astype("float32")
+    expected = head(block(block(data_x))).numpy()
+    np.testing.assert_allclose(model.predict(data_x, verbose=0), expected, rtol=1e-6)
+
+
+def test_gradient_through_a_functional_model():
+    gn.set_seed(3)
+    x = gn.Input(shape=(3,), dtype="float64")
+    h = layers.Dense(4, activation="tanh", dtype="float64")(x)
+    out = layers.Multiply(dtype="float64")([h, layers.Dense(4, activation="sigmoid", dtype="float64")(x)])
+    model = gn.Model(x, layers.Dense(2, dtype="float64")(out))
+    assert gradcheck(lambda inputs: model(inputs), RNG.standard_normal((3, 3)))
+
+
+def test_json_round_trip_rebuilds_the_same_graph():
+    model = two_in_two_out()
+    config = json.loads(model.to_json())
+    rebuilt = gn.models.model_from_json(json.dumps(config))
+    assert isinstance(rebuilt, Functional)
+    assert [type(l).__name__ for l in rebuilt.layers] == [type(l).__name__ for l in model.layers]
+    rebuilt.set_weights(model.get_weights())
+    x, _ = data(7)
+    for a, b in zip(model.predict(x, verbose=0), rebuilt.predict(x, verbose=0)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_and_load_resumes_training_exactly(tmp_path):
+    x, y = data()
+
+    def run(split):
+        model = two_in_two_out()
+        model.compile("adam", loss=["binary_crossentropy", "mse"], metrics=[["accuracy"], []])
+        model.fit(x, y, epochs=split, batch_size=16, verbose=0, shuffle=False)
+        if split < 4:
+            model.save(tmp_path / "model.glassnet")
+            model = gn.load_model(tmp_path / "model.glassnet")
+            model.fit(x, y, epochs=4 - split, batch_size=16, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    for a, b in zip(run(4), run(2)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_graph_disconnected_names_the_missing_input():
+    a, b = gn.Input(shape=(2,), name="a"), gn.Input(shape=(2,), name="b")
+    out = layers.add([a, b])
+    with pytest.raises(GlassnetError, match="Graph disconnected"):
+        gn.Model(a, out)
+
+
+def test_inputs_must_be_input_tensors():
+    a = gn.Input(shape=(2,))
+    h = layers.Dense(2)(a)
+    with pytest.raises(GlassnetError, match="Input"):
+        gn.Model(h, layers.Dense(1)(h))
+
+
+def test_unknown_time_axis_is_kept_symbolic():
+    seq = gn.Input(shape=(None, 5))
+    out = layers.Dense(3)(seq)
+    assert out.shape == (None, None, 3)
+    model = gn.Model(seq, out)
+    assert model.predict(np.zeros((2, 7, 5), "float32"), verbose=0).shape == (2, 7, 3)
+
+
+# ---------------------------------------------------------------- merge layers
+A = RNG.standard_normal((4, 3))
+B = RNG.standard_normal((4, 3))
+C = RNG.standard_normal((4, 3))
+
+
+@pytest.mark.parametrize("layer, expected", [
+    (layers.Add(), A + B + C), (layers.Multiply(), A * B * C), (layers.Average(), (A + B + C) / 3),
+    (layers.Maximum(), np.maximum(np.maximum(A, B), C)), (layers.Minimum(), np.minimum(np.minimum(A, B), C)),
+    (layers.Concatenate(), np.concatenate([A, B, C], axis=-1)),
+    (layers.Concatenate(axis=0), np.concatenate([A, B, C], axis=0)),
+])
+def test_merge_values(layer, expected):
+    np.testing.assert_allclose(layer([A, B, C]).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_subtract_takes_two_inputs():
+    np.testing.assert_allclose(layers.Subtract()([A, B]).numpy(), A - B, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ShapeError, match="exactly 2"):
+        layers.Subtract()([A, B, C])
+
+
+@pytest.mark.parametrize("make", [layers.Add, layers.Multiply, layers.Average, layers.Maximum, layers.Concatenate])
+def test_merge_gradients(make):
+    assert gradcheck(lambda a, b: make(dtype="float64")([a, b]), A, B)
+
+
+def test_merge_shape_errors_name_the_layer_and_shapes():
+    with pytest.raises(ShapeError, match=r"'add'.*\(None, 3\).*\(None, 5\)"):
+        layers.Add(name="add")([A, RNG.standard_normal((4, 5))])
+    x, y = gn.Input(shape=(3,)), gn.Input(shape=(5,))
+    with pytest.raises(ShapeError, match="cannot merge"):
+        layers.Add()([x, y])
+    with pytest.raises(ShapeError, match="match except along axis"):
+        layers.Concatenate(axis=-1)([gn.Input(shape=(3, 2)), gn.Input(shape=(4, 2))])
+    assert layers.Concatenate(axis=1)([gn.Input(shape=(3, 2)), gn.Input(shape=(4, 2))]).shape == (None, 7, 2)
+
+
+def test_merge_broadcasts_size_one_axes_and_keeps_unknown_axes():
+    x, y = gn.Input(shape=(1, 4)), gn.Input(shape=(5, 4))
+    assert layers.Add()([x, y]).shape == (None, 5, 4)
+    assert layers.Concatenate(axis=1)([gn.Input(shape=(None, 2)), gn.Input(shape=(3, 2))]).shape == (None, None, 2)
