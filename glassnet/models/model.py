@@ -391,9 +391,9 @@ class Model(Layer):
         verbose = 1 if verbose == "auto" else int(verbose)
 
         history = History()
-        callback_objects = [history] + list(callbacks or [])
-        if verbose:
-            callback_objects.append(ProgbarLogger(verbose))
+        # Keras order: the progress bar first, the user's callbacks, then History (so it records any
+        # values a callback adds to the epoch logs).
+        callback_objects = ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or []) + [history]
         callback_list = CallbackList(callback_objects, model=self, epochs=epochs, steps=steps, verbose=verbose,
                                      batch_size=batch_size, samples=n)
         want_batch_logs = callback_list.wants("on_train_batch_end")
