@@ -9,7 +9,15 @@ from .merge import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum, minimum,
     multiply, subtract,
 )
+from .attention import MultiHeadAttention
+from .augmentation import RandomContrast, RandomFlip, RandomRotation, RandomRotation90, RandomTranslation
+from .misc import RBF, Lambda, Maxout, Permute, RepeatVector
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from .preprocessing import Normalization
+from .regularization import (
+    ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
+)
+from .transformer import PositionalEmbedding, TransformerEncoder
 
 
 def serialize(layer) -> dict:
