@@ -5,7 +5,9 @@ Layout of a ``.glassnet`` file (a zip)::
     glassnet.json        {"format": "glassnet-model", "format_version": 1, "glassnet_version": ...,
                           "sha256": {entry name: digest of its bytes}}
     config.json          {"model": {"class_name", "config"}, "build_config", "compile_config",
-                          "weights": [paths], "optimizer": {"iterations", "slots": {name: count}}}
+                          "weights": [paths], "optimizer": {"iterations", "slots": {name: count},
+                          "scalars": {name: float}}}  (scalars, e.g. Nadam's momentum product, are
+                          absent from files written before they existed; those still load)
     weights/00000.npy    each weight, in ``model.weights`` order (NumPy .npy, loaded with
     ...                  allow_pickle=False)
     optimizer/<slot>/00000.npy
@@ -162,7 +164,8 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
             if not missing:
                 config["optimizer"] = {"iterations": state["iterations"],
                                        "variables": [index[id(v)] for v in optimizer.variables],
-                                       "slots": {name: len(arrays) for name, arrays in state["slots"].items()}}
+                                       "slots": {name: len(arrays) for name, arrays in state["slots"].items()},
+                                       "scalars": dict(state.get("scalars") or {})}
                 for name, arrays in state["slots"].items():
                     for i, array in enumerate(arrays):
                         entries[f"optimizer/{name}/{i:05d}.npy"] = _npy_bytes(array)
@@ -234,8 +237,13 @@ def _restore_optimizer(model, optimizer_config, entries, weights) -> None:
         slots = {}
         for name, count in optimizer_config["slots"].items():
             slots[name] = [_load_npy(entries[f"optimizer/{name}/{i:05d}.npy"], name) for i in range(int(count))]
+        scalars = optimizer_config.get("scalars") or {}  # files written before scalars existed have none
+        if not isinstance(scalars, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in scalars.values()):
+            raise FileFormatError(f"The optimizer scalars in the file must map names to numbers, got {scalars!r}.")
         model.optimizer.build(variables)
-        model.optimizer.set_state({"iterations": int(optimizer_config["iterations"]), "slots": slots})
+        model.optimizer.set_state({"iterations": int(optimizer_config["iterations"]), "slots": slots,
+                                   "scalars": scalars})
     except FileFormatError:
         raise
     except (KeyError, IndexError, TypeError, ValueError) as error:

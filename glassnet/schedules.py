@@ -488,14 +488,16 @@ class OneCycle(LearningRateSchedule):
 
     Each phase interpolates ``anneal_strategy='cos'`` (end + (start − end)(1 + cos(π·pct))/2) or
     ``'linear'``. ``momentum(t)`` cycles inversely between ``max_momentum`` and ``base_momentum`` (for SGD
-    momentum or Adam's β1; the three-phase schedule holds max_momentum in its last phase).
+    momentum or Adam's β1; the three-phase schedule holds max_momentum in its last phase). With
+    ``cycle_momentum=True`` an optimizer using this schedule as its learning rate sets its momentum (or β1)
+    to ``momentum(t)`` before each step, as PyTorch's ``OneCycleLR(cycle_momentum=True)`` does.
     After step N−1 the final rate is held (PyTorch raises instead), and a warm-up phase that ends at step 0
     (pct_start·N = 1) starts at max_lr (PyTorch divides by zero there).
     """
 
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
                  anneal_strategy: str = "cos", three_phase: bool = False, base_momentum=0.85,
-                 max_momentum=0.95, name: str = "OneCycle"):
+                 max_momentum=0.95, cycle_momentum: bool = True, name: str = "OneCycle"):
         owner = type(self).__name__
         self.max_lr = _real(owner, "max_lr", max_lr, minimum=0.0)
         if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
@@ -510,6 +512,7 @@ class OneCycle(LearningRateSchedule):
         self.three_phase = bool(three_phase)
         self.base_momentum = _real(owner, "base_momentum", base_momentum, minimum=0.0)
         self.max_momentum = _real(owner, "max_momentum", max_momentum, minimum=0.0)
+        self.cycle_momentum = bool(cycle_momentum)
         self.name = name
 
         initial = self.max_lr / self.div_factor
@@ -555,7 +558,8 @@ class OneCycle(LearningRateSchedule):
         return {"max_lr": self.max_lr, "total_steps": self.total_steps, "pct_start": self.pct_start,
                 "div_factor": self.div_factor, "final_div_factor": self.final_div_factor,
                 "anneal_strategy": self.anneal_strategy, "three_phase": self.three_phase,
-                "base_momentum": self.base_momentum, "max_momentum": self.max_momentum, "name": self.name}
+                "base_momentum": self.base_momentum, "max_momentum": self.max_momentum,
+                "cycle_momentum": self.cycle_momentum, "name": self.name}
 
 
 # ============================================================================ per-epoch functions

@@ -420,3 +420,293 @@ def test_pytorch_positional_learning_rate_after_the_parameters():
         optimizers.SGD([w], 0.1, 0.9)
     with pytest.raises(TypeError, match="twice"):
         optimizers.SGD([w], 0.1, lr=0.2)
+
+
+# ====================================================================== Adagrad, Adadelta, AdamW, Nadam, Adamax
+def test_adagrad_two_steps_by_hand():
+    g1, g2 = np.array([0.5, -2.0]), np.array([1.0, 0.1])
+    optimizer = optimizers.Adagrad(learning_rate=0.1)
+    assert optimizer.initial_accumulator_value == 0.1 and optimizer.epsilon == 1e-7
+    w = Parameter(np.zeros(2))
+    accumulator, expected = np.full(2, 0.1), np.zeros(2)
+    for g in (g1, g2):
+        w.grad = g
+        optimizer.step([w])
+        accumulator += g * g
+        expected -= 0.1 * g / (np.sqrt(accumulator) + 1e-7)
+        np.testing.assert_allclose(w.data, expected, rtol=1e-14)
+        np.testing.assert_allclose(optimizer.slot("accumulator", w), accumulator, rtol=1e-14)
+    with pytest.raises(ValueError, match="initial_accumulator_value"):
+        optimizers.Adagrad(initial_accumulator_value=-1.0)
+
+
+def test_adadelta_two_steps_by_hand():
+    rho, eps, lr = 0.95, 1e-7, 1.0
+    w = Parameter(np.array([1.0, -1.0]))
+    optimizer = optimizers.Adadelta(learning_rate=lr)
+    assert (optimizer.rho, optimizer.epsilon, optimizers.Adadelta().learning_rate) == (rho, eps, 0.001)
+    mean_g2, mean_d2, expected = np.zeros(2), np.zeros(2), w.data.copy()
+    for g in (np.array([0.3, -4.0]), np.array([-1.0, 2.0])):
+        w.grad = g
+        optimizer.step([w])
+        mean_g2 = rho * mean_g2 + (1 - rho) * g * g
+        delta = np.sqrt(mean_d2 + eps) / np.sqrt(mean_g2 + eps) * g
+        mean_d2 = rho * mean_d2 + (1 - rho) * delta * delta
+        expected -= lr * delta
+        np.testing.assert_allclose(w.data, expected, rtol=1e-13)
+        np.testing.assert_allclose(optimizer.slot("accumulated_delta", w), mean_d2, rtol=1e-13)
+
+
+def test_adamw_is_adam_plus_decoupled_decay_with_keras_arguments():
+    assert issubclass(optimizers.AdamW, optimizers.Adam)
+    g = np.array([0.3, -0.1, 2.0])
+    (decayed,) = one_step(optimizers.AdamW(learning_rate=0.1, weight_decay=0.5), [g], [np.ones(3)])
+    (plain,) = one_step(optimizers.Adam(learning_rate=0.1), [g], [np.ones(3)])
+    np.testing.assert_allclose(decayed, plain - 0.1 * 0.5, rtol=1e-12)
+    keras_order = optimizers.AdamW(0.01, 0.2, 0.8)  # (learning_rate, weight_decay, beta_1, ...)
+    assert (keras_order.learning_rate, keras_order.weight_decay, keras_order.beta_1) == (0.01, 0.2, 0.8)
+    torch_order = optimizers.AdamW([Parameter(np.zeros(1))], 0.02)
+    assert torch_order.learning_rate == 0.02 and torch_order.weight_decay == 0.004
+    with pytest.raises(ValueError, match="weight_decay"):
+        optimizers.AdamW(weight_decay=None)
+    no_decay = optimizers.AdamW(weight_decay=0.0)
+    assert optimizers.AdamW.from_config(no_decay.get_config()).get_config() == no_decay.get_config()
+
+
+def nadam_reference(grads, lr=0.01, beta_1=0.9, beta_2=0.999, eps=1e-7, psi=0.004):
+    """Dozat's Nadam written out step by step (the PyTorch NAdam / Keras 2 formula)."""
+    w, m, v, product = np.zeros_like(grads[0]), np.zeros_like(grads[0]), np.zeros_like(grads[0]), 1.0
+    for t, g in enumerate(grads, start=1):
+        mu, mu_next = (beta_1 * (1 - 0.5 * 0.96 ** (psi * s)) for s in (t, t + 1))
+        product *= mu
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        v_hat = v / (1 - beta_2 ** t)
+        w = w - lr * ((1 - mu) / (1 - product) * g + mu_next / (1 - product * mu_next) * m) / (np.sqrt(v_hat) + eps)
+    return w, product
+
+
+@pytest.mark.parametrize("psi", [0.004, 1.0])
+def test_nadam_by_hand_with_dozat_and_keras3_momentum_schedules(psi):
+    grads = [np.array([0.5, -2.0, 1e-3]), np.array([1.0, 0.5, -1e-3]), np.array([-0.2, 0.1, 4.0])]
+    optimizer = optimizers.Nadam(learning_rate=0.01, momentum_decay=psi)
+    w = Parameter(np.zeros(3))
+    for g in grads:
+        w.grad = g
+        optimizer.step([w])
+    expected, product = nadam_reference(grads, psi=psi)
+    np.testing.assert_allclose(w.data, expected, rtol=1e-13)
+    assert optimizer.mu_product == pytest.approx(product, rel=1e-15)
+    assert optimizer.get_state()["scalars"] == {"mu_product": optimizer.mu_product}
+
+
+def test_nadam_product_advances_once_per_step_not_per_variable():
+    optimizer = optimizers.Nadam(learning_rate=0.01)
+    params = [Parameter(np.ones(2)), Parameter(np.ones(3)), Parameter(np.ones((2, 2)))]
+    for p in params:
+        p.grad = np.ones_like(p.data)
+    optimizer.step(params)
+    assert optimizer.mu_product == pytest.approx(0.9 * (1 - 0.5 * 0.96 ** 0.004), rel=1e-15)
+
+
+def test_adamax_first_steps_by_hand_and_epsilon_inside_the_max():
+    lr, eps = 0.01, 1e-7
+    optimizer = optimizers.Adamax(learning_rate=lr)
+    w = Parameter(np.zeros(3))
+    m, u, expected = np.zeros(3), np.zeros(3), np.zeros(3)
+    for t, g in enumerate([np.array([0.5, -3.0, 0.0]), np.array([0.1, 2.0, 0.0])], start=1):
+        w.grad = g
+        optimizer.step([w])
+        m = 0.9 * m + 0.1 * g
+        u = np.maximum(0.999 * u, np.abs(g) + eps)  # PyTorch: ε inside the max (Keras: max(βu, |g|) + ε)
+        expected -= lr / (1 - 0.9 ** t) * m / u
+        np.testing.assert_allclose(w.data, expected, rtol=1e-14)
+    assert optimizer.slot("u", w)[2] == eps  # a zero gradient leaves u = ε (Keras keeps u = 0, divides by u + ε)
+
+
+@pytest.mark.parametrize("make", [optimizers.SGD, lambda: optimizers.SGD(momentum=0.9), optimizers.Adagrad,
+                                  optimizers.RMSprop, optimizers.Adadelta, optimizers.Adam, optimizers.AdamW,
+                                  optimizers.Nadam, optimizers.Adamax])
+def test_every_optimizer_keeps_float32_float32_and_handles_mixed_shapes(make):
+    optimizer = make()
+    params = [Parameter(np.ones((3, 4), np.float32)), Parameter(np.ones(2, np.float32)),
+              Parameter(np.ones((5, 5, 2), np.float32))]
+    for _ in range(2):
+        for p, scale in zip(params, (1.0, -1.0, 3.0)):
+            p.grad = np.full(p.shape, scale, np.float32)
+        optimizer.step(params)
+    for p, scale in zip(params, (1.0, -1.0, 3.0)):
+        assert p.data.dtype == np.float32
+        assert np.all(np.sign(1.0 - p.data) == np.sign(scale))  # moved against the gradient
+    for arrays in optimizer.get_state()["slots"].values():
+        assert all(a.dtype == np.float32 for a in arrays)
+
+
+def test_scratch_buffers_are_separate_per_index_and_shared_across_variables():
+    optimizer = optimizers.Adam()
+    small, large = Parameter(np.zeros(3)), Parameter(np.zeros((4, 5)))
+    first, second = optimizer.scratch(large), optimizer.scratch(large, 1)
+    assert first.shape == (4, 5) and not np.shares_memory(first, second)
+    assert np.shares_memory(optimizer.scratch(small), first)  # one buffer, reused
+
+
+# ====================================================================== momentum cycling hook
+def test_cycled_momentum_is_set_from_the_schedule_before_each_step():
+    from glassnet.schedules import OneCycle
+
+    schedule = OneCycle(0.1, 10, base_momentum=0.8, max_momentum=0.9)
+    seen = []
+
+    class Recording(optimizers.Adam):
+        def prepare_step(self):
+            seen.append(self.beta_1)
+
+    optimizer = Recording(learning_rate=schedule, beta_1=0.5)
+    assert optimizer.cycles_momentum
+    w = Parameter(np.zeros(2))
+    for _ in range(10):
+        w.grad = np.ones(2)
+        optimizer.step([w])
+    np.testing.assert_allclose(seen, schedule.momenta(np.arange(10)), rtol=1e-15)
+    assert [cls.cycled_momentum for cls in (optimizers.SGD, optimizers.RMSprop, optimizers.Adam, optimizers.AdamW,
+                                            optimizers.Nadam, optimizers.Adamax)] == \
+        ["momentum", "momentum", "beta_1", "beta_1", "beta_1", "beta_1"]
+
+
+def test_nadam_product_uses_the_cycled_beta_1():
+    from glassnet.schedules import OneCycle
+
+    schedule = OneCycle(0.1, 6, base_momentum=0.7, max_momentum=0.9)
+    optimizer = optimizers.Nadam(learning_rate=schedule)
+    w = Parameter(np.zeros(1))
+    for _ in range(6):
+        w.grad = np.ones(1)
+        optimizer.step([w])
+    expected = np.prod([schedule.momentum(t - 1) * (1 - 0.5 * 0.96 ** (0.004 * t)) for t in range(1, 7)])
+    assert optimizer.mu_product == pytest.approx(expected, rel=1e-14)
+
+
+def test_momentum_cycling_off_or_unsupported():
+    from glassnet.schedules import OneCycle
+
+    quiet = optimizers.SGD(learning_rate=OneCycle(0.1, 10, cycle_momentum=False), momentum=0.5)
+    assert not quiet.cycles_momentum and quiet.slot_names() == ("momentum",)
+    w = Parameter(np.zeros(2))
+    w.grad = np.ones(2)
+    quiet.step([w])
+    assert quiet.momentum == 0.5
+    for cls in (optimizers.Adagrad, optimizers.Adadelta):
+        with pytest.raises(ValueError, match="cycle_momentum=False"):
+            cls(learning_rate=OneCycle(0.1, 10))
+        cls(learning_rate=OneCycle(0.1, 10, cycle_momentum=False))  # fine without cycling
+        plain = cls(learning_rate=0.1)
+        with pytest.raises(ValueError, match="cycle_momentum=False"):
+            plain.learning_rate = OneCycle(0.1, 10)
+        assert plain.learning_rate == 0.1  # the refused schedule was not installed
+
+    class MomentumButNoRequest:  # a schedule with momentum() that does not ask for cycling
+        def __call__(self, step):
+            return 0.1
+
+        def momentum(self, step):
+            return 0.0
+
+    adam = optimizers.Adam(learning_rate=MomentumButNoRequest(), beta_1=0.6)
+    w.grad = np.ones(2)
+    adam.step([w])
+    assert adam.beta_1 == 0.6 and not adam.cycles_momentum
+
+
+def test_a_cycling_schedule_set_later_creates_the_momentum_buffer():
+    from glassnet.schedules import OneCycle
+
+    optimizer = optimizers.SGD(learning_rate=0.1)  # momentum 0: no buffer yet
+    w = Parameter(np.zeros(2))
+    w.grad = np.ones(2)
+    optimizer.step([w])
+    assert optimizer.get_state()["slots"] == {}
+    optimizer.learning_rate = OneCycle(0.1, 10)
+    np.testing.assert_array_equal(optimizer.slot("momentum", w), [0.0, 0.0])
+    w.grad = np.ones(2)
+    before = w.data.copy()
+    optimizer.step([w])
+    schedule = optimizer._learning_rate
+    assert optimizer.momentum == pytest.approx(schedule.momentum(1))
+    np.testing.assert_allclose(optimizer.slot("momentum", w), [1.0, 1.0])
+    np.testing.assert_allclose(w.data, before - schedule(1) * 1.0)
+
+
+# ====================================================================== scalar optimizer state
+class Counting(optimizers.SGD):
+    """An SGD that also counts the squared gradient norm it has seen (scalar state)."""
+
+    state_scalars = ("seen",)
+
+    def __init__(self, *args, **kwargs):
+        self.seen = 0.0
+        super().__init__(*args, **kwargs)
+
+    def update_step(self, gradient, variable, learning_rate):
+        self.seen += float(np.sum(gradient * gradient))
+        super().update_step(gradient, variable, learning_rate)
+
+
+def test_state_scalars_are_saved_and_restored():
+    optimizer = Counting(learning_rate=0.1)
+    w = Parameter(np.zeros(2))
+    w.grad = np.array([1.0, 2.0])
+    optimizer.step([w])
+    state = optimizer.get_state()
+    assert state["scalars"] == {"seen": 5.0}
+    fresh = Counting(learning_rate=0.1)
+    fresh.set_state(json.loads(json.dumps(state)), [w])
+    assert fresh.seen == 5.0 and fresh.iterations == 1
+    fresh.set_state({"iterations": 1, "slots": {}, "scalars": {"unknown": 3.0}})  # ignored, like unknown slots
+    assert fresh.seen == 5.0 and not hasattr(fresh, "unknown")
+    assert optimizers.Adam().get_state()["scalars"] == {}
+
+
+def _saved_nadam_model(tmp_path):
+    model = gn.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.compile(optimizers.Nadam(learning_rate=0.01), "mse")
+    for _ in range(3):
+        model.train_on_batch(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32))
+    path = tmp_path / "nadam.glassnet"
+    model.save(path)
+    return model, path
+
+
+def _rewrite_optimizer_config(path, change):
+    """Rewrite the optimizer entry of a saved model's config.json, keeping the checksums valid."""
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(entries.pop("glassnet.json"))
+    config = json.loads(entries["config.json"])
+    change(config["optimizer"])
+    entries["config.json"] = json.dumps(config).encode()
+    header["sha256"] = {name: hashlib.sha256(content).hexdigest() for name, content in entries.items()}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("glassnet.json", json.dumps(header))
+        for name, content in entries.items():
+            archive.writestr(name, content)
+
+
+def test_saved_model_keeps_scalar_state_and_older_files_still_load(tmp_path):
+    model, path = _saved_nadam_model(tmp_path)
+    loaded = gn.load_model(path)
+    assert loaded.optimizer.mu_product == model.optimizer.mu_product < 0.9 ** 3
+    _rewrite_optimizer_config(path, lambda config: config.pop("scalars"))  # as written before scalars existed
+    older = gn.load_model(path)
+    assert older.optimizer.iterations == 3 and older.optimizer.mu_product == 1.0
+    np.testing.assert_array_equal(older.optimizer.slot("m", older.weights[0]),
+                                  model.optimizer.slot("m", model.weights[0]))
+
+
+def test_malformed_scalar_state_in_a_file_is_refused(tmp_path):
+    _, path = _saved_nadam_model(tmp_path)
+    _rewrite_optimizer_config(path, lambda config: config.update(scalars={"mu_product": "0.5"}))
+    with pytest.raises(gn.errors.FileFormatError, match="scalars"):
+        gn.load_model(path)

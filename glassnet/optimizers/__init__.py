@@ -4,13 +4,19 @@
 """
 
 from ..saving import Registry, deserialize as _deserialize, serialize as _serialize
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
 from .base import Optimizer, global_norm
+from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 REGISTRY = Registry("optimizer")
-for _name, _cls in {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}.items():
+for _name, _cls in {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
+                    "adamw": AdamW, "nadam": Nadam, "adamax": Adamax}.items():
     REGISTRY.add(_name, _cls)
     REGISTRY.add(_cls.__name__, _cls)
 

@@ -19,7 +19,10 @@ class Adam(Optimizer):
 
     The first step moves every weight by ≈ lr·sign(g), whatever the gradient's scale.
     Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7 (Keras).
+    A OneCycle(cycle_momentum=True) learning rate drives β1 (the bias correction uses the current β1).
     """
+
+    cycled_momentum = "beta_1"
 
     def __init__(self, learning_rate=None, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
                  amsgrad: bool = False, **kwargs):

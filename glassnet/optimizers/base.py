@@ -2,15 +2,21 @@
 schedules, per-variable state ("slots"), constraints, and (de)serialisation of all of it.
 
 A new optimizer only declares its slots and writes ``update_step`` (in-place NumPy on
-``variable.data``), about twenty lines — see ``sgd.py`` or ``adam.py``.
+``variable.data``), about twenty lines — see ``sgd.py`` or ``adam.py``. Optional hooks:
+``prepare_step()`` (once per step, before the per-variable updates), ``state_scalars`` (names of
+float attributes saved with the slots, e.g. Nadam's momentum product) and ``cycled_momentum`` (the
+attribute a one-cycle schedule drives, e.g. ``"momentum"`` or ``"beta_1"``).
 
 One step, for gradients g of variables w (Keras order):
 
 1. clip: ``clipnorm`` (each g scaled by min(1, c/‖g‖)) or ``global_clipnorm`` (all g scaled by
    min(1, c/‖g‖_global)), then ``clipvalue`` (g clipped to [−v, v]);
-2. decoupled weight decay: ``w −= lr·weight_decay·w``;
-3. the optimizer's own ``update_step(g, w, lr)``;
-4. ``iterations += 1``; constraints are applied to the updated weights.
+2. momentum cycling: if the learning rate is a schedule with ``momentum(step)`` and
+   ``cycle_momentum=True`` (``OneCycle``), ``setattr(self, cycled_momentum, schedule.momentum(t))``
+   (PyTorch's ``OneCycleLR(cycle_momentum=True)``); then ``prepare_step()``;
+3. decoupled weight decay: ``w −= lr·weight_decay·w``;
+4. the optimizer's own ``update_step(g, w, lr)``;
+5. ``iterations += 1``; constraints are applied to the updated weights.
 
 The learning rate of step t (0-based ``iterations``) is ``learning_rate(t)`` for a schedule.
 """
@@ -44,6 +50,11 @@ class Optimizer:
     """
 
     default_learning_rate = 0.001
+    #: attribute set to ``schedule.momentum(t)`` before each step when the schedule cycles momentum
+    #: (SGD/RMSprop: "momentum", the Adam family: "beta_1"); None = this optimizer has nothing to cycle
+    cycled_momentum = None
+    #: names of float attributes that are optimizer state (saved by get_state, restored by set_state)
+    state_scalars: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -75,6 +86,7 @@ class Optimizer:
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.clipvalue = None if clipvalue is None else float(clipvalue)
         self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        self._check_momentum_cycling(learning_rate)
         self._learning_rate = learning_rate if callable(learning_rate) else float(learning_rate)
         self.iterations = 0
         self._variables: list = []
@@ -94,9 +106,29 @@ class Optimizer:
         if callable(self._learning_rate) and not callable(value):
             raise TypeError("This optimizer's learning rate is a schedule; it cannot be set to a number. "
                             "Create the optimizer with a float learning rate to change it between epochs.")
+        self._check_momentum_cycling(value)
         self._learning_rate = value if callable(value) else float(value)
+        self._add_missing_slots()  # e.g. SGD(momentum=0) given a momentum-cycling schedule needs its buffer
 
     lr = learning_rate
+
+    @property
+    def cycles_momentum(self) -> bool:
+        """True when the learning-rate schedule asks to drive this optimizer's momentum (or β1)."""
+        return self.cycled_momentum is not None and _asks_momentum_cycling(self._learning_rate)
+
+    def _check_momentum_cycling(self, schedule) -> None:
+        if self.cycled_momentum is None and _asks_momentum_cycling(schedule):
+            raise ValueError(f"{type(self).__name__} has no momentum or beta_1 for the schedule "
+                             f"{type(schedule).__name__} to cycle; create the schedule with cycle_momentum=False.")
+
+    def _cycle_momentum(self) -> None:
+        if self.cycles_momentum:
+            setattr(self, self.cycled_momentum, float(self._learning_rate.momentum(self.iterations)))
+
+    def prepare_step(self) -> None:
+        """Called once per step, after momentum cycling and before ``update_step`` of each variable
+        (for state shared by all variables, e.g. Nadam's momentum product). Override if needed."""
 
     # ----------------------------------------------------------------- state
     def slot_names(self) -> tuple:
@@ -117,16 +149,25 @@ class Optimizer:
                 self._slots[slot_name].append(
                     np.full_like(variable.data, self.initial_slot_value(slot_name)))
 
+    def _add_missing_slots(self) -> None:
+        """Create (at their initial value) slots that ``slot_names()`` now lists but were not built."""
+        for slot_name in self.slot_names():
+            if slot_name not in self._slots:
+                self._slots[slot_name] = [np.full_like(v.data, self.initial_slot_value(slot_name))
+                                          for v in self._variables]
+
     def slot(self, slot_name: str, variable) -> np.ndarray:
         return self._slots[slot_name][self._index[id(variable)]]
 
-    def scratch(self, variable) -> np.ndarray:
-        """A work array shaped like ``variable`` (one buffer shared by all variables, never saved)."""
-        buffer = getattr(self, "_scratch", None)
+    def scratch(self, variable, index: int = 0) -> np.ndarray:
+        """Work array number ``index`` (0, 1, ...) shaped like ``variable``: each index is one buffer
+        shared by all variables, never saved."""
+        buffers = self.__dict__.setdefault("_scratch_buffers", {})
+        buffer = buffers.get(index)
         size = variable.data.size
         if buffer is None or buffer.size < size or buffer.dtype != variable.data.dtype:
             buffer = np.empty(max(size, buffer.size if buffer is not None else 0), dtype=variable.data.dtype)
-            self._scratch = buffer
+            buffers[index] = buffer
         return buffer[:size].reshape(variable.data.shape)
 
     @property
@@ -134,15 +175,20 @@ class Optimizer:
         return list(self._variables)
 
     def get_state(self) -> dict:
-        """``{"iterations": t, "slots": {name: [arrays in variable order]}}`` (for saving)."""
+        """``{"iterations": t, "slots": {name: [arrays in variable order]}, "scalars": {name: float}}``
+        (for saving; ``scalars`` holds the attributes named by ``state_scalars``)."""
         return {"iterations": int(self.iterations),
-                "slots": {name: [a.copy() for a in arrays] for name, arrays in self._slots.items()}}
+                "slots": {name: [a.copy() for a in arrays] for name, arrays in self._slots.items()},
+                "scalars": {name: float(getattr(self, name)) for name in self.state_scalars}}
 
     def set_state(self, state: dict, variables=None) -> None:
         """Restore what :meth:`get_state` returned; ``variables`` in the same order as when saved."""
         if variables is not None:
             self.build(variables)
         self.iterations = int(state.get("iterations", 0))
+        for name, value in (state.get("scalars") or {}).items():
+            if name in self.state_scalars:  # a missing scalar (older state) keeps its current value
+                setattr(self, name, float(value))
         for name, arrays in state.get("slots", {}).items():
             if name not in self._slots:
                 continue
@@ -182,6 +228,8 @@ class Optimizer:
         learning_rate = self.learning_rate
         grads = [self._as_gradient(g, v) for g, v in zip(grads, variables)]
         grads = self.clip_gradients(grads)
+        self._cycle_momentum()
+        self.prepare_step()
         decay = learning_rate * self.weight_decay if self.weight_decay else 0.0
         for g, v in zip(grads, variables):
             if decay:
@@ -263,6 +311,11 @@ def _torch_positional_lr(init):
         init(self, *args, **kwargs)
 
     return wrapper
+
+
+def _asks_momentum_cycling(schedule) -> bool:
+    """A schedule with ``momentum(step)`` and a true ``cycle_momentum`` attribute (e.g. ``OneCycle``)."""
+    return bool(getattr(schedule, "cycle_momentum", False)) and callable(getattr(schedule, "momentum", None))
 
 
 def global_norm(grads) -> float:

@@ -17,13 +17,16 @@ class RMSprop(Optimizer):
     Defaults: learning_rate=0.001, rho=0.9, momentum=0, epsilon=1e-7, centered=False.
     """
 
+    cycled_momentum = "momentum"  # driven by a OneCycle(cycle_momentum=True) learning rate
+
     def __init__(self, learning_rate=None, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
                  centered: bool = False, **kwargs):
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
         super().__init__(learning_rate, **kwargs)
 
     def slot_names(self):
-        return ("velocity",) + (("average_gradient",) if self.centered else ()) + (("momentum",) if self.momentum else ())
+        names = ("velocity",) + (("average_gradient",) if self.centered else ())
+        return names + (("momentum",) if self.momentum or self.cycles_momentum else ())
 
     def update_step(self, gradient, variable, learning_rate):
         v = self.slot("velocity", variable)

@@ -19,6 +19,7 @@ class SGD(Optimizer):
     """
 
     default_learning_rate = 0.01
+    cycled_momentum = "momentum"  # driven by a OneCycle(cycle_momentum=True) learning rate
 
     def __init__(self, learning_rate=None, momentum: float = 0.0, nesterov: bool = False, dampening: float = 0.0,
                  **kwargs):
@@ -30,7 +31,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, **kwargs)
 
     def slot_names(self):
-        return ("momentum",) if self.momentum else ()
+        return ("momentum",) if self.momentum or self.cycles_momentum else ()
 
     def update_step(self, gradient, variable, learning_rate):
         if not self.momentum:
