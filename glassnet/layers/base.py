@@ -43,11 +43,29 @@ def clear_session() -> None:
 
 
 class _CallContext:
-    """State shared by nested layer calls: the training flag and losses added during the call."""
+    """State shared by nested layer calls: the training flag, losses added during the call, and
+    observers — functions ``observer(layer, inputs, outputs)`` called after every layer call
+    (diagnostics use them to record activations; the list is empty otherwise)."""
 
     training = None
     depth = 0
     losses: list = []
+    observers: list = []
+
+
+class observe_layers:
+    """Context manager calling ``observer(layer, inputs, outputs)`` after every layer call inside it."""
+
+    def __init__(self, observer):
+        self.observer = observer
+
+    def __enter__(self):
+        _CallContext.observers = _CallContext.observers + [self.observer]
+        return self
+
+    def __exit__(self, *exc):
+        _CallContext.observers = [o for o in _CallContext.observers if o is not self.observer]
+        return False
 
 
 def current_training_flag() -> bool:
@@ -378,6 +396,9 @@ class Layer:
             if self.activity_regularizer is not None:
                 for out in _flatten(outputs):
                     _CallContext.losses.append(self.activity_regularizer(out))
+            if _CallContext.observers:
+                for observer in _CallContext.observers:
+                    observer(self, inputs, outputs)
         finally:
             _CallContext.depth -= 1
             _CallContext.training = previous_training

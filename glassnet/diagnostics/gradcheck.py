@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GradcheckError
-from .tensor import Tensor
+from ..errors import GradcheckError
+from ..tensor import Tensor
 
 
 def _as_input(x):

@@ -1,0 +1,5 @@
+"""Seeing inside a network: gradient checks, gradient-flow monitoring, problem detectors, explain mode."""
+
+from .gradcheck import gradcheck
+
+__all__ = ["gradcheck"]
