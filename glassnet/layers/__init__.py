@@ -4,6 +4,7 @@ from ..saving import deserialize as _deserialize, serialize as _serialize
 from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, Swish
 from .base import REGISTRY, InputSpec, Layer, clear_session
 from .core import Dense, Dropout, Flatten, Identity, Reshape
+from .embedding import Embedding
 from .input import Input, InputLayer, KerasTensor
 from .merge import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum, minimum,
@@ -14,10 +15,12 @@ from .augmentation import RandomContrast, RandomFlip, RandomRotation, RandomRota
 from .misc import RBF, Lambda, Maxout, Permute, RepeatVector
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization
 from .preprocessing import Normalization
+from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import (
     ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
 )
 from .transformer import PositionalEmbedding, TransformerEncoder
+from .wrappers import Bidirectional, TimeDistributed
 
 
 def serialize(layer) -> dict:

@@ -75,9 +75,10 @@ def current_training_flag() -> bool:
 class InputSpec:
     """What a layer accepts: rank (``ndim``/``min_ndim``/``max_ndim``) and fixed sizes of some axes."""
 
-    def __init__(self, ndim=None, min_ndim=None, max_ndim=None, axes=None):
+    def __init__(self, ndim=None, min_ndim=None, max_ndim=None, axes=None, where: str | None = None):
         self.ndim, self.min_ndim, self.max_ndim = ndim, min_ndim, max_ndim
         self.axes = dict(axes or {})
+        self.where = where  # how errors name the receiver (default: "Layer 'name' (Class)")
 
     def expected(self) -> str:
         rank = self.ndim or self.min_ndim or (max(-a for a in self.axes) if self.axes else None)
@@ -105,8 +106,9 @@ class InputSpec:
                                    and shape[axis] is not None and shape[axis] != size)
             elif wrong_rank:
                 detail = f"rank should be {self.ndim or f'at least {self.min_ndim}'} but is {rank}"
+            where = self.where or f"Layer '{layer.name}' ({type(layer).__name__})"
             raise ShapeError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) expected input of shape {self.expected()}, "
+                f"{where} expected input of shape {self.expected()}, "
                 f"but received input of shape {_shape_str(shape)}: {detail}."
             )
 

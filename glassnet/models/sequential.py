@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..layers.base import Layer, _batchless
+from ..layers.base import InputSpec, Layer, _batchless
 from ..layers.input import InputLayer, KerasTensor
 from .model import Model
 
@@ -68,6 +68,13 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
             layer._last_output_shape = shape
         self._build_input_shape = _batchless(tuple(input_shape))
+        if self._input_batch_shape is not None:  # a declared input shape is a contract (Keras)
+            declared = self._input_batch_shape
+            first = self._tracked_layers[0] if self._tracked_layers else None
+            where = (f"Layer '{first.name}' ({type(first).__name__}), the first layer of model '{self.name}',"
+                     if first is not None else None)
+            self.input_spec = InputSpec(ndim=len(declared), where=where,
+                                        axes={i: s for i, s in enumerate(declared) if i > 0 and s is not None})
         self.built = True
 
     def call(self, inputs, training=None):
