@@ -204,6 +204,28 @@ case("tile", "int", lambda a: ops.tile(a, 2), randn(2, 3))
 case("tile", "tuple", lambda a: ops.tile(a, (2, 3)), randn(2, 3))
 case("tile", "more-reps-than-dims", lambda a: ops.tile(a, (2, 1, 2)), randn(3))
 
+# ----------------------------------------------------------------------------- convolution, pooling, normalisation
+# (the layer test files check these ops in depth; here each public op gets one representative check)
+IMAGES = randn(2, 5, 5, 3)
+SEQUENCES = randn(2, 7, 3)
+case("conv2d", "stride2-same-bias", lambda x, k, b: ops.conv2d(x, k, b, strides=2, padding="same"),
+     IMAGES, randn(3, 3, 3, 4), randn(4))
+case("conv2d", "dilation2-groups3", lambda x, k: ops.conv2d(x, k, dilation_rate=2, groups=3), IMAGES, randn(2, 2, 1, 3))
+case("conv1d", "valid", lambda x, k, b: ops.conv1d(x, k, b), SEQUENCES, randn(3, 3, 2), randn(2))
+case("conv_transpose", "2d-stride2", lambda x, k: ops.conv_transpose(x, k, strides=2), IMAGES, randn(3, 3, 2, 3))
+case("conv2d_transpose", "same", lambda x, k, b: ops.conv2d_transpose(x, k, b, strides=2, padding="same"),
+     IMAGES, randn(2, 2, 4, 3), randn(4))
+case("depthwise_conv", "2d", lambda x, k: ops.depthwise_conv(x, k), IMAGES, randn(3, 3, 3, 2))
+case("depthwise_conv2d", "same", lambda x, k, b: ops.depthwise_conv2d(x, k, b, padding="same"),
+     IMAGES, randn(2, 2, 3, 1), randn(3))
+case("max_pool", "3-stride2-overlap", lambda x: ops.max_pool(x, 3, strides=2), IMAGES)
+case("average_pool", "same", lambda x: ops.average_pool(x, 2, padding="same"), IMAGES)
+case("avg_pool", "1d", lambda x: ops.avg_pool(x, 2), SEQUENCES)
+case("normalize", "batch-norm-axes", lambda x, g, b: ops.normalize(x, (0, 1, 2), g, b), IMAGES, randn(3), randn(3))
+case("moments", "mean-and-variance", lambda x: ops.moments(x, (0, 1))[0] * ops.moments(x, (0, 1))[1], SEQUENCES)
+case("batch_normalization", "inference", lambda x, m, v, o, s: ops.batch_normalization(x, m, v, offset=o, scale=s),
+     SEQUENCES, randn(3), np.abs(randn(3)) + 0.5, randn(3), randn(3))
+
 # ----------------------------------------------------------------------------- nonlinear functions
 # Fixed points with margin from every kink (0, ±1, ±3, 6) of the piecewise activations.
 KINK_FREE = np.array([-7.3, -5.1, -3.7, -2.2, -1.3, -0.8, -0.35, 0.4, 0.9, 1.6, 2.7, 4.2, 6.5, 8.1])

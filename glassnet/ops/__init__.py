@@ -5,6 +5,10 @@ activation needs no backward code of its own. Inputs may be Tensors, NumPy array
 """
 
 from ..tensor import Tensor, as_tensor, tensor
+# (``conv`` itself stays the module glassnet.ops.conv; its functions are re-exported by name.)
+from .conv import (
+    average_pool, avg_pool, conv1d, conv2d, conv2d_transpose, conv_transpose, depthwise_conv, depthwise_conv2d, max_pool,
+)
 from .crossentropy import sigmoid_cross_entropy, softmax_cross_entropy, sparse_softmax_cross_entropy
 from .elementwise import (
     abs, add, cast, clip, cos, divide, equal, exp, expm1, floor, greater, greater_equal, isfinite, isnan,
@@ -12,6 +16,7 @@ from .elementwise import (
     negative, not_equal, power, reciprocal, round, sign, sin, sqrt, square, subtract, where,
 )
 from .linalg import dense, matmul
+from .normalization import batch_normalization, moments, normalize
 from .nonlinear import (
     elu, erf, gelu, hard_sigmoid, hard_silu, hard_tanh, leaky_relu, log_sigmoid, log_softmax, mish, relu,
     relu6, selu, sigmoid, silu, softmax, softplus, softsign, step, swish, tanh,
