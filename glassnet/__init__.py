@@ -18,7 +18,7 @@ from . import (  # noqa: E402  (order matters: each module only imports those ab
 from . import losses, metrics, schedules, optimizers  # noqa: E402
 from . import callbacks, layers, models  # noqa: E402
 from . import datasets, utils  # noqa: E402
-from .diagnostics import gradcheck  # noqa: E402
+from .diagnostics import explain, gradcheck  # noqa: E402
 from .lr_finder import lr_finder  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential, load_model, model_from_json, save_model  # noqa: E402
@@ -31,5 +31,5 @@ __all__ = [
     "floatx", "set_floatx", "ops", "activations", "losses", "metrics", "optimizers", "initializers",
     "regularizers", "constraints", "callbacks", "layers", "models", "datasets", "diagnostics", "saving",
     "gradcheck", "Input", "Model", "Sequential", "load_model", "save_model", "model_from_json", "Perceptron",
-    "register_serializable", "clear_session", "utils", "schedules", "lr_finder",
+    "register_serializable", "clear_session", "utils", "schedules", "lr_finder", "explain",
 ]

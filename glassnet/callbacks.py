@@ -2,8 +2,10 @@
 
 Hooks (all optional): on_train_begin/end, on_epoch_begin/end(epoch, logs),
 on_train_batch_begin/end(batch, logs), on_test_begin/end, on_test_batch_begin/end,
-on_predict_begin/end, on_predict_batch_begin/end. ``self.model`` is set before training and a
-callback may stop training with ``self.model.stop_training = True``. ``on_batch_begin/end`` are
+on_predict_begin/end, on_predict_batch_begin/end, and glassnet's
+on_train_batch_gradients(batch, logs) (after ``backward``, before the optimizer update — see
+below). ``self.model`` is set before training and a callback may stop training with
+``self.model.stop_training = True``. ``on_batch_begin/end`` are
 Keras's old names of the train-batch hooks and still work.
 
 Epoch logs hold ``loss``, each metric, ``val_*`` when validating, and ``learning_rate``.
@@ -67,6 +69,12 @@ class Callback:
 
     def on_train_batch_end(self, batch, logs=None):
         self.on_batch_end(batch, logs=logs)
+
+    def on_train_batch_gradients(self, batch, logs=None):
+        """glassnet only (``fit``): after ``loss.backward()``, before the optimizer update; every trainable
+        weight holds its ``.grad``; ``logs = {'loss': float}``. Setting ``self.model.stop_training = True``
+        here stops training WITHOUT applying this batch's update (diagnostics use it to refuse
+        non-finite updates)."""
 
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
@@ -914,3 +922,13 @@ class TensorBoard(Callback):
         except Exception as error:
             warnings.warn(f"TensorBoard: the model's architecture could not be written as JSON ({error}).",
                           stacklevel=2)
+
+
+def __getattr__(name):
+    """``glassnet.callbacks.GradientMonitor`` and ``NaNGuard`` live in glassnet.diagnostics (imported lazily:
+    the diagnostics build on the callbacks)."""
+    if name in ("GradientMonitor", "NaNGuard"):
+        from . import diagnostics
+
+        return getattr(diagnostics, name)
+    raise AttributeError(f"module 'glassnet.callbacks' has no attribute {name!r}")

@@ -25,8 +25,13 @@ def _as_input(x):
 
 
 def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              seed: int = 0, raise_exception: bool = True) -> bool:
+              seed: int = 0, raise_exception: bool = True, **model_kwargs):
     """Check ``fn``'s gradients with respect to each float input by central differences.
+
+    Whole-model form: ``gradcheck(model, x, y, loss)`` (a Layer/Model first, then x, y and a loss —
+    or ``loss=``, or just (x, y) for a compiled model) checks ∂loss/∂(every weight) per layer and
+    returns a :class:`~glassnet.diagnostics.model_gradcheck.GradcheckReport`; see
+    :func:`~glassnet.diagnostics.model_gradcheck.model_gradcheck` (extra keywords go there).
 
     ``fn(*inputs)`` must return a Tensor of any shape; it is reduced to a scalar
     ``L = Σ r ⊙ fn(x)`` with a fixed random ``r`` so every output element takes part.
@@ -36,6 +41,14 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
     Returns True, or raises :class:`GradcheckError` naming the input, the element, and both
     gradients (or returns False when ``raise_exception=False``).
     """
+    from .model_gradcheck import is_model_call, model_gradcheck
+
+    if is_model_call(fn, inputs, model_kwargs):
+        return model_gradcheck(fn, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed,
+                               raise_exception=raise_exception, **model_kwargs)
+    if model_kwargs:
+        raise TypeError(f"gradcheck() got unexpected keyword argument(s) {sorted(model_kwargs)} (they are only "
+                        "accepted by the whole-model form gradcheck(model, x, y, loss)).")
     prepared = [_as_input(x) for x in inputs]
     leaves = [t for t, differentiable in prepared if differentiable]
     args = [t for t, _ in prepared]

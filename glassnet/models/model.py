@@ -316,13 +316,19 @@ class Model(Layer):
             loss = loss + penalty
         return y_pred, loss
 
-    def _train_step(self, x, y, sample_weight, trainable) -> None:
+    def _train_step(self, x, y, sample_weight, trainable, gradient_hooks=None, step=None) -> None:
         y_pred, loss = self._forward_loss(x, y, sample_weight, training=True)
         for w in trainable:
             w.grad = None
         loss.backward()
         pairs = [(w.grad, w) for w in trainable if w.grad is not None]
-        self.optimizer.apply([g for g, _ in pairs], [w for _, w in pairs])
+        if gradient_hooks is not None:  # a CallbackList, only when some callback implements the hook
+            stopping = self.stop_training
+            gradient_hooks.on_train_batch_gradients(step, {"loss": float(loss.data)})
+            if self.stop_training and not stopping:  # a callback refused this update (e.g. non-finite)
+                pairs = None
+        if pairs is not None:
+            self.optimizer.apply([g for g, _ in pairs], [w for _, w in pairs])
         self._update_metrics(y, y_pred, loss, sample_weight)
 
     def _update_metrics(self, y, y_pred, loss, sample_weight) -> None:
@@ -398,6 +404,7 @@ class Model(Layer):
                                      batch_size=batch_size, samples=n)
         want_batch_logs = callback_list.wants("on_train_batch_end")
         want_batch_begin = callback_list.wants("on_train_batch_begin")
+        gradient_hooks = callback_list if callback_list.wants("on_train_batch_gradients") else None
         self.stop_training = False
         self.history = history
         trainable = self._refresh_weight_lists()
@@ -421,7 +428,8 @@ class Model(Layer):
                 batch = slice(step * batch_size, (step + 1) * batch_size)
                 xb = data.map_structure(lambda a: a[batch], x_epoch)
                 yb = data.map_structure(lambda a: a[batch], y_epoch)
-                self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable)
+                self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
+                                 gradient_hooks, step)
                 if want_batch_logs:
                     callback_list.on_train_batch_end(step, self._logs())
                 if self.stop_training:
