@@ -9,7 +9,11 @@ a PyTorch-style low-level loop, and tools to see inside a network.
 
 __version__ = "0.1.0"
 
-from . import backend, ops
+from .allocator import tune_malloc as _tune_malloc
+
+_tune_malloc()  # keep large freed blocks mapped: see glassnet/allocator.py
+
+from . import backend, ops  # noqa: E402
 from .backend import floatx, set_floatx, set_seed
 from .tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from . import (  # noqa: E402  (order matters: each module only imports those above it)

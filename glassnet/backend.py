@@ -6,6 +6,7 @@ Everything random in glassnet (initialisers, dropout masks, shuffling) draws fro
 
 from __future__ import annotations
 
+import os
 import random as _py_random
 
 import numpy as np
@@ -73,3 +74,34 @@ def make_rng(seed: int | None) -> np.random.Generator:
 def standardize_dtype(dtype) -> np.dtype:
     """``None`` means floatx; anything NumPy understands is accepted."""
     return np.dtype(_FLOATX if dtype is None else dtype)
+
+
+_NUM_THREADS: int | None = None
+_THREAD_ENV_VARIABLES = ("GLASSNET_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def num_threads() -> int:
+    """Threads glassnet's own parallel work may use (element-wise optimizer updates).
+
+    The first of GLASSNET_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS that is
+    set — the same limit the BLAS library obeys, so the two never oversubscribe the machine —
+    otherwise the number of CPUs this process may run on. :func:`set_num_threads` overrides it.
+    """
+    if _NUM_THREADS is not None:
+        return _NUM_THREADS
+    for variable in _THREAD_ENV_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int | None) -> None:
+    """Use ``n`` threads for glassnet's own parallel work (None: back to the default)."""
+    global _NUM_THREADS
+    if n is not None and int(n) < 1:
+        raise ValueError(f"set_num_threads needs a positive number of threads, got {n!r}.")
+    _NUM_THREADS = None if n is None else int(n)

@@ -523,6 +523,8 @@ def reduce_values(values: Tensor, sample_weight=None, reduction="sum_over_batch_
     elements; 'mean_with_sample_weight' → Σ / Σ weights; 'none'/None → unchanged."""
     if reduction in (None, "none") or values.ndim == 0 or values.shape == (0,):
         return values
+    if reduction in ("sum_over_batch_size", "mean") or sample_weight is None and reduction != "sum":
+        return ops.mean(values)  # Σ / number of elements, as one op
     total = ops.sum(values)
     if reduction == "sum":
         return total

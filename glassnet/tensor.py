@@ -149,8 +149,7 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.data)
 
-    def __hash__(self) -> int:  # tensors are used as dict keys by identity, like torch
-        return id(self)
+    __hash__ = object.__hash__  # tensors hash by identity (like torch), although == is element-wise
 
     # ----------------------------------------------------------------- graph helpers
     def detach(self) -> "Tensor":
@@ -223,6 +222,7 @@ def _topological_order(root: Tensor) -> list:
 
 def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> None:
     grads = {id(root): seed}
+    adopted = {id(seed)}  # arrays that must not become a leaf's .grad without a copy
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
@@ -234,7 +234,13 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
             if g.dtype != node.data.dtype or g.shape != node.data.shape:
                 g = np.broadcast_to(g, node.data.shape).astype(node.data.dtype)
             if node.grad is None:
-                node.grad = np.array(g, copy=True)  # never alias an array another node may hold
+                # A fresh array that no other leaf holds becomes .grad as is; anything else (a view,
+                # an array handed to a second leaf, the seed) is copied, so leaves never alias.
+                if g.base is None and g.flags.writeable and id(g) not in adopted:
+                    adopted.add(id(g))
+                    node.grad = g
+                else:
+                    node.grad = np.array(g, copy=True)
             else:
                 node.grad += g
             continue

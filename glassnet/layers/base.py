@@ -79,6 +79,7 @@ class InputSpec:
         self.ndim, self.min_ndim, self.max_ndim = ndim, min_ndim, max_ndim
         self.axes = dict(axes or {})
         self.where = where  # how errors name the receiver (default: "Layer 'name' (Class)")
+        self._accepted = None
 
     def expected(self) -> str:
         rank = self.ndim or self.min_ndim or (max(-a for a in self.axes) if self.axes else None)
@@ -91,6 +92,8 @@ class InputSpec:
         return "any shape"
 
     def check(self, layer: "Layer", shape: tuple) -> None:
+        if shape == self._accepted:  # the usual case: the same shape as the previous call
+            return
         rank = len(shape)
         wrong_rank = ((self.ndim is not None and rank != self.ndim)
                       or (self.min_ndim is not None and rank < self.min_ndim)
@@ -111,6 +114,7 @@ class InputSpec:
                 f"{where} expected input of shape {self.expected()}, "
                 f"but received input of shape {_shape_str(shape)}: {detail}."
             )
+        self._accepted = shape
 
     def get_config(self) -> dict:
         return {"ndim": self.ndim, "min_ndim": self.min_ndim, "max_ndim": self.max_ndim,
@@ -134,7 +138,19 @@ class Layer:
     """
 
     _call_flags_cache: dict = {}
+    _structured_inputs = False  # True: _convert_input reshapes the inputs (functional models), no fast path
     supports_masking = False  # True: the layer keeps its input's time-step mask on its output
+
+    @property
+    def dtype(self) -> str:
+        """The compute dtype's name ('float32' unless set); inputs are cast to it."""
+        return self._dtype_name
+
+    @dtype.setter
+    def dtype(self, value) -> None:
+        dtype = backend.standardize_dtype(value)
+        object.__setattr__(self, "_dtype_name", dtype.name)
+        object.__setattr__(self, "_np_dtype", dtype)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -154,7 +170,7 @@ class Layer:
         object.__setattr__(self, "_own_weights", [])
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype = backend.standardize_dtype(dtype).name
+        self.dtype = dtype
         self.built = False
         self.input_spec = None
         self.activity_regularizer = regularizers.get(activity_regularizer)
@@ -337,7 +353,7 @@ class Layer:
 
     def _convert_input(self, x):
         if isinstance(x, Tensor):
-            if x.data.dtype.kind == "f" and x.data.dtype.name != self.dtype:
+            if x.data.dtype != self._np_dtype and x.data.dtype.kind == "f":
                 from ..ops import cast
 
                 converted = cast(x, self.dtype)
@@ -352,7 +368,7 @@ class Layer:
             return {k: self._convert_input(v) for k, v in x.items()}
         array = np.asarray(x)
         if array.dtype.kind in "biuf":
-            array = array.astype(self.dtype, copy=False)
+            array = array.astype(self._np_dtype, copy=False)
         return Tensor(array, dtype=array.dtype)
 
     def _maybe_build(self, inputs) -> None:
@@ -362,12 +378,15 @@ class Layer:
         self.built = True
 
     def __call__(self, inputs, *args, training=None, **kwargs):
-        from .input import KerasTensor, symbolic_call
+        if not isinstance(inputs, Tensor) or args or kwargs or self._structured_inputs:
+            from .input import KerasTensor, symbolic_call
 
-        if _contains(inputs, KerasTensor) or (args and _contains(args, KerasTensor)) \
-                or (kwargs and _contains(kwargs, KerasTensor)):
-            return symbolic_call(self, inputs, *args, training=training, **kwargs)
-        inputs = self._convert_input(inputs)
+            if _contains(inputs, KerasTensor) or (args and _contains(args, KerasTensor)) \
+                    or (kwargs and _contains(kwargs, KerasTensor)):
+                return symbolic_call(self, inputs, *args, training=training, **kwargs)
+            inputs = self._convert_input(inputs)
+        elif inputs.data.dtype != self._np_dtype and inputs.data.dtype.kind == "f":
+            inputs = self._convert_input(inputs)
         if not self.built:
             if self.input_spec is not None and isinstance(inputs, Tensor):
                 self.input_spec.check(self, inputs.data.shape)  # a wrong rank is reported before build fails

@@ -56,6 +56,8 @@ def _topological_nodes(outputs: list, inputs: list) -> list:
 class Functional(Model):
     """A model defined by its symbolic inputs and outputs: ``Model(inputs=x, outputs=y)``."""
 
+    _structured_inputs = True
+
     def __init__(self, inputs, outputs, name=None, trainable: bool = True, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
         if not _is_symbolic(inputs):

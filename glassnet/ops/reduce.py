@@ -23,10 +23,12 @@ def _axes(axis, ndim: int) -> tuple:
 
 
 def _expand_to(g: np.ndarray, shape: tuple, axes: tuple, keepdims: bool) -> np.ndarray:
-    """Undo a reduction's shape change, then broadcast back to the input shape."""
-    if not keepdims:
-        g = np.expand_dims(g, axes) if axes else g
-    return np.broadcast_to(g, shape)
+    """Undo a reduction's shape change, then broadcast back to the input shape (a fresh array)."""
+    out = np.empty(shape, dtype=g.dtype)
+    if not keepdims and axes:
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    out[...] = g
+    return out
 
 
 def _count(shape: tuple, axes: tuple) -> int:

@@ -26,9 +26,12 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import backend
 from ..errors import UnknownNameError
 from ..tensor import Tensor
 
@@ -157,12 +160,16 @@ class Optimizer:
                                           for v in self._variables]
 
     def slot(self, slot_name: str, variable) -> np.ndarray:
+        if type(variable) is _Piece:  # the matching piece of the slot (parallel updates)
+            return self._slots[slot_name][self._index[id(variable.variable)]].reshape(-1)[variable.span]
         return self._slots[slot_name][self._index[id(variable)]]
 
     def scratch(self, variable, index: int = 0) -> np.ndarray:
         """Work array number ``index`` (0, 1, ...) shaped like ``variable``: each index is one buffer
         shared by all variables, never saved."""
         buffers = self.__dict__.setdefault("_scratch_buffers", {})
+        if type(variable) is _Piece:  # each worker thread has its own buffers
+            index = (threading.get_ident(), index)
         buffer = buffers.get(index)
         size = variable.data.size
         if buffer is None or buffer.size < size or buffer.dtype != variable.data.dtype:
@@ -231,14 +238,41 @@ class Optimizer:
         self._cycle_momentum()
         self.prepare_step()
         decay = learning_rate * self.weight_decay if self.weight_decay else 0.0
-        for g, v in zip(grads, variables):
-            if decay:
-                v.data *= 1.0 - decay
-            self.update_step(g, v, learning_rate)
+        self._update_all(grads, variables, learning_rate, decay)
         self.iterations += 1
         for v in variables:
             if getattr(v, "constraint", None) is not None:
                 v.data[...] = v.constraint(v.data)
+
+    def _update_all(self, grads, variables, learning_rate: float, decay: float) -> None:
+        """Decay and ``update_step`` for every variable — split across threads for large models.
+
+        Every update rule is element-wise, so the flattened parameters are cut into one contiguous
+        range of elements per thread (pieces of variables); each element sees exactly the same
+        operations as in one thread, so the result is bit-for-bit the same.
+        """
+        total = sum(v.data.size for v in variables)
+        threads = min(backend.num_threads(), total // PARALLEL_MIN_ELEMENTS)
+        if threads < 2 or any(not v.data.flags.c_contiguous for v in variables):
+            _update_pieces(self, list(zip(grads, variables)), learning_rate, decay)
+            return
+        bounds = [total * k // threads for k in range(threads + 1)]
+        work = [[] for _ in range(threads)]
+        offset = 0
+        for g, v in zip(grads, variables):
+            size = v.data.size
+            flat_g = g.reshape(-1)
+            for k in range(threads):
+                start, stop = max(bounds[k], offset), min(bounds[k + 1], offset + size)
+                if start < stop:
+                    piece = _Piece(v, start - offset, stop - offset)
+                    work[k].append((flat_g[piece.span], piece))
+            offset += size
+        pool = _thread_pool(threads - 1)
+        futures = [pool.submit(_update_pieces, self, pieces, learning_rate, decay) for pieces in work[1:]]
+        _update_pieces(self, work[0], learning_rate, decay)
+        for future in futures:
+            future.result()
 
     @staticmethod
     def _as_gradient(g, variable) -> np.ndarray:
@@ -316,6 +350,35 @@ def _torch_positional_lr(init):
 def _asks_momentum_cycling(schedule) -> bool:
     """A schedule with ``momentum(step)`` and a true ``cycle_momentum`` attribute (e.g. ``OneCycle``)."""
     return bool(getattr(schedule, "cycle_momentum", False)) and callable(getattr(schedule, "momentum", None))
+
+
+PARALLEL_MIN_ELEMENTS = 65_536  # below this many parameters per thread, threads cost more than they save
+_POOL = None
+
+
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="glassnet-optimizer")
+    return _POOL
+
+
+class _Piece:
+    """A contiguous range of a variable's flattened elements, updated by one thread."""
+
+    __slots__ = ("variable", "span", "data")
+
+    def __init__(self, variable, start: int, stop: int):
+        self.variable = variable
+        self.span = slice(start, stop)
+        self.data = variable.data.reshape(-1)[start:stop]  # a view: updates land in the variable
+
+
+def _update_pieces(optimizer, pairs, learning_rate: float, decay: float) -> None:
+    for g, v in pairs:
+        if decay:
+            v.data *= 1.0 - decay
+        optimizer.update_step(g, v, learning_rate)
 
 
 def global_norm(grads) -> float:

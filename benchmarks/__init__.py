@@ -1,0 +1,1 @@
+"""glassnet vs PyTorch benchmarks: ``python -m benchmarks`` (see docs/benchmarks.md)."""
