@@ -710,3 +710,48 @@ def test_malformed_scalar_state_in_a_file_is_refused(tmp_path):
     _rewrite_optimizer_config(path, lambda config: config.update(scalars={"mu_product": "0.5"}))
     with pytest.raises(gn.errors.FileFormatError, match="scalars"):
         gn.load_model(path)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "adamax"])
+def test_threaded_update_of_large_models_is_bit_identical(name):
+    """Large models are updated by several threads, each on a piece of the flattened parameters;
+    every element sees the same operations, so the weights equal a one-thread run exactly."""
+    from glassnet import backend
+    from glassnet.optimizers import base as optimizer_base
+
+    rng = np.random.default_rng(7)
+    shapes = [(300, 300), (500,), (200, 400)]  # 170,500 elements: above the threading threshold
+    initial = [rng.standard_normal(s).astype("float32") for s in shapes]
+    gradients = [[rng.standard_normal(s).astype("float32") for s in shapes] for _ in range(4)]
+
+    def run(threads):
+        backend.set_num_threads(threads)
+        try:
+            params = [gn.Parameter(w.copy()) for w in initial]
+            optimizer = gn.optimizers.get(name)
+            optimizer.weight_decay = 0.01 if name in ("sgd", "adam") else optimizer.weight_decay
+            for step_grads in gradients:
+                optimizer.apply(step_grads, params)
+            return [p.data for p in params]
+        finally:
+            backend.set_num_threads(None)
+
+    assert sum(int(np.prod(s)) for s in shapes) >= 2 * optimizer_base.PARALLEL_MIN_ELEMENTS
+    import threading
+
+    workers = set()
+    original = optimizer_base._update_pieces
+
+    def recording(*args):
+        workers.add(threading.get_ident())
+        return original(*args)
+
+    optimizer_base._update_pieces = recording
+    try:
+        two_threads = run(2)
+    finally:
+        optimizer_base._update_pieces = original
+    assert len(workers) == 2  # the work really was split
+    for one, two in zip(run(1), two_threads):
+        np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(run(2)[0], initial[0])
