@@ -77,6 +77,7 @@ def standardize_dtype(dtype) -> np.dtype:
 
 
 _NUM_THREADS: int | None = None
+_NUM_THREADS_DEFAULT: int | None = None
 _THREAD_ENV_VARIABLES = ("GLASSNET_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -87,8 +88,15 @@ def num_threads() -> int:
     set — the same limit the BLAS library obeys, so the two never oversubscribe the machine —
     otherwise the number of CPUs this process may run on. :func:`set_num_threads` overrides it.
     """
+    global _NUM_THREADS_DEFAULT
     if _NUM_THREADS is not None:
         return _NUM_THREADS
+    if _NUM_THREADS_DEFAULT is None:  # read the environment once
+        _NUM_THREADS_DEFAULT = _default_threads()
+    return _NUM_THREADS_DEFAULT
+
+
+def _default_threads() -> int:
     for variable in _THREAD_ENV_VARIABLES:
         value = os.environ.get(variable, "").strip()
         if value.isdigit() and int(value) > 0:

@@ -408,6 +408,11 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None) -> None:
+        if isinstance(values, float) and (sample_weight is None or isinstance(sample_weight, (int, float))):
+            weight = 1.0 if sample_weight is None else float(sample_weight)  # one number: the loss tracker
+            self.total += values * weight
+            self.count += weight
+            return
         v = _float(values)
         if sample_weight is None:
             v = v if v.ndim <= 1 else v.reshape(v.shape[0], -1).mean(axis=1)

@@ -15,12 +15,18 @@ as in PyTorch. Gradients accumulate across calls until cleared.
 
 from __future__ import annotations
 
+import itertools
 import numbers
+import operator
 from typing import Callable, Sequence
 
 import numpy as np
 
 from . import backend
+
+
+_creation_counter = itertools.count()
+_creation_number = operator.attrgetter("_number")
 
 
 class _GradMode:
@@ -75,7 +81,7 @@ class Tensor:
     # `_keras_mask` (a boolean array or None) is set by layers that mask time steps; it is left unset
     # on most tensors, so read it with getattr(t, "_keras_mask", None).
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_hooks", "name",
-                 "_keras_mask", "__weakref__")
+                 "_keras_mask", "_number", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
     __array_ufunc__ = None
 
@@ -90,6 +96,7 @@ class Tensor:
         self._op = None
         self._hooks = None
         self.name = name
+        self._number = next(_creation_counter)
 
     # ----------------------------------------------------------------- array facts
     @property
@@ -201,30 +208,28 @@ class Tensor:
 
 
 def _topological_order(root: Tensor) -> list:
-    """Tensors that require gradients, each listed after all of its inputs (iterative DFS)."""
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        key = id(node)
-        if key in visited:
-            continue
-        visited.add(key)
-        stack.append((node, True))
-        for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+    """Every tensor ``root`` depends on that requires gradients, inputs before outputs.
+
+    Creation order is a topological order (an op's inputs exist before its output), so the
+    reachable tensors are collected breadth-first and sorted by their creation number.
+    """
+    nodes, seen = [root], {root}
+    i = 0
+    while i < len(nodes):
+        for parent in nodes[i]._parents:
+            if parent.requires_grad and parent not in seen:
+                seen.add(parent)
+                nodes.append(parent)
+        i += 1
+    nodes.sort(key=_creation_number)
+    return nodes
 
 
 def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> None:
-    grads = {id(root): seed}
+    grads = {root: seed}
     adopted = {id(seed)}  # arrays that must not become a leaf's .grad without a copy
     for node in reversed(_topological_order(root)):
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:
             continue
         if node._hooks:
@@ -248,9 +253,8 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
         for parent, pg in zip(node._parents, parent_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            key = id(parent)
-            previous = grads.get(key)
-            grads[key] = pg if previous is None else previous + pg
+            previous = grads.get(parent)
+            grads[parent] = pg if previous is None else previous + pg
         if not retain_graph:
             node._parents = ()
             node._backward = _graph_freed
@@ -337,6 +341,7 @@ def make_result(data: np.ndarray, parents: Sequence[Tensor], backward_fn, op: st
     This is the hot path of every operation, so it bypasses ``Tensor.__init__``.
     """
     out = Tensor.__new__(Tensor)
+    out._number = next(_creation_counter)
     # NumPy returns scalars, not 0-d arrays, from ufuncs on 0-d inputs; .data is always an ndarray.
     out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = None

@@ -204,6 +204,32 @@ case("tile", "int", lambda a: ops.tile(a, 2), randn(2, 3))
 case("tile", "tuple", lambda a: ops.tile(a, (2, 3)), randn(2, 3))
 case("tile", "more-reps-than-dims", lambda a: ops.tile(a, (2, 1, 2)), randn(3))
 
+# fused dense + activation (one node) — gradchecked, and equal to the composed ops
+for act in ("relu", "tanh"):
+    case("dense", f"fused-{act}-2d", lambda x, w, b, act=act: ops.dense(x, w, b, activation=act),
+         randn(5, 3), randn(3, 4), randn(4))
+    case("dense", f"fused-{act}-3d", lambda x, w, b, act=act: ops.dense(x, w, b, activation=act),
+         randn(2, 3, 3), randn(3, 4), randn(4))
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_fused_dense_activation_equals_composed(act):
+    """The fused node gives the same values and gradients as dense followed by the activation op."""
+    arrays = (randn(6, 5), randn(5, 3), randn(3))
+    projection = randn(6, 3)
+    results = []
+    for fused in (True, False):
+        x, w, b = (tensor(a, requires_grad=True) for a in arrays)
+        out = ops.dense(x, w, b, activation=act) if fused else getattr(ops, act)(ops.dense(x, w, b))
+        (out * projection).sum().backward()
+        results.append((out, [t.grad for t in (x, w, b)]))
+    (fused_out, fused_grads), (composed_out, composed_grads) = results
+    np.testing.assert_allclose(fused_out.numpy(), composed_out.numpy(), rtol=1e-12)
+    for a, b in zip(fused_grads, composed_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert fused_out._op == act  # tools reading the producing op see the activation
+
+
 # ----------------------------------------------------------------------------- convolution, pooling, normalisation
 # (the layer test files check these ops in depth; here each public op gets one representative check)
 IMAGES = randn(2, 5, 5, 3)

@@ -176,7 +176,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._activity_losses = []
         self._build_input_shape = None
-        self._last_output_shape = None
+        self._last_shape = None
         if batch_input_shape is not None:
             self._input_shape_arg = _batchless(tuple(batch_input_shape))
         elif input_shape is not None:
@@ -387,45 +387,60 @@ class Layer:
             inputs = self._convert_input(inputs)
         elif inputs.data.dtype != self._np_dtype and inputs.data.dtype.kind == "f":
             inputs = self._convert_input(inputs)
+        spec = self.input_spec
         if not self.built:
-            if self.input_spec is not None and isinstance(inputs, Tensor):
-                self.input_spec.check(self, inputs.data.shape)  # a wrong rank is reported before build fails
+            if spec is not None and isinstance(inputs, Tensor):
+                spec.check(self, inputs.data.shape)  # a wrong rank is reported before build fails
             self._maybe_build(inputs)
-        if self.input_spec is not None and isinstance(inputs, Tensor):
-            self.input_spec.check(self, inputs.data.shape)
-        accepts_training, accepts_mask, computes_mask = self._call_flags()
-        previous_mask = _mask_of(inputs)
+            spec = self.input_spec
+        if spec is not None and isinstance(inputs, Tensor):
+            spec.check(self, inputs.data.shape)
+        accepts_training, accepts_mask, computes_mask = (Layer._call_flags_cache.get(type(self))
+                                                         or self._call_flags())
+        previous_mask = getattr(inputs, "_keras_mask", None) if type(inputs) is Tensor else _mask_of(inputs)
         if accepts_mask and previous_mask is not None and "mask" not in kwargs:
             kwargs["mask"] = previous_mask
 
-        previous_training = _CallContext.training
+        context = _CallContext
+        previous_training = context.training
         if training is not None:
-            _CallContext.training = bool(training)
-        outer = _CallContext.depth == 0
+            context.training = bool(training)
+        outer = context.depth == 0
         if outer:
-            previous_losses, _CallContext.losses = _CallContext.losses, []
-        _CallContext.depth += 1
+            previous_losses, context.losses = context.losses, []
+        context.depth += 1
         try:
             if accepts_training:
-                outputs = self.call(inputs, *args, training=bool(_CallContext.training), **kwargs)
+                outputs = self.call(inputs, *args, training=bool(context.training), **kwargs)
             else:
                 outputs = self.call(inputs, *args, **kwargs)
-            if isinstance(outputs, Tensor):
-                object.__setattr__(self, "_last_output_shape", _batchless(outputs.data.shape))
+            if type(outputs) is Tensor:
+                object.__setattr__(self, "_last_shape", outputs.data.shape)
             if previous_mask is not None or computes_mask:
                 _set_mask(outputs, self.compute_mask(inputs, kwargs.get("mask", previous_mask)))
             if self.activity_regularizer is not None:
                 for out in _flatten(outputs):
-                    _CallContext.losses.append(self.activity_regularizer(out))
-            if _CallContext.observers:
-                for observer in _CallContext.observers:
+                    context.losses.append(self.activity_regularizer(out))
+            if context.observers:
+                for observer in context.observers:
                     observer(self, inputs, outputs)
         finally:
-            _CallContext.depth -= 1
-            _CallContext.training = previous_training
+            context.depth -= 1
+            context.training = previous_training
             if outer:
-                self._activity_losses, _CallContext.losses = _CallContext.losses, previous_losses
+                object.__setattr__(self, "_activity_losses", context.losses)
+                context.losses = previous_losses
         return outputs
+
+    @property
+    def _last_output_shape(self):
+        """The shape (batch axis None) of this layer's most recent output, if known."""
+        shape = self.__dict__.get("_last_shape")
+        return None if shape is None else _batchless(shape) if shape and shape[0] is not None else shape
+
+    @_last_output_shape.setter
+    def _last_output_shape(self, shape) -> None:
+        object.__setattr__(self, "_last_shape", None if shape is None else tuple(shape))
 
     def add_loss(self, loss) -> None:
         """Add a scalar loss Tensor (e.g. an activity penalty) to the current forward pass."""

@@ -10,6 +10,9 @@ from ..tensor import Tensor
 from .base import InputSpec, Layer, current_training_flag
 
 
+_FUSED_ACTIVATIONS = {activations.relu: "relu", activations.tanh: "tanh"}
+
+
 class Dense(Layer):
     """Fully connected layer: ``outputs = activation(inputs @ kernel + bias)``.
 
@@ -50,6 +53,9 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
+        fused = _FUSED_ACTIVATIONS.get(self.activation)
+        if fused is not None:  # relu / tanh computed inside the dense op (one node, in place)
+            return ops.dense(inputs, self.kernel, self.bias, activation=fused)
         return self.activation(ops.dense(inputs, self.kernel, self.bias))
 
     def compute_output_shape(self, input_shape):

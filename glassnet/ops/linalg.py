@@ -50,30 +50,45 @@ def matmul(a, b) -> Tensor:
     return make_result(out, (a, b), backward, "matmul")
 
 
-def dense(x, kernel, bias=None) -> Tensor:
-    """Fused affine map ``x @ W + b`` over the last axis of ``x`` (any rank ≥ 2).
+def dense(x, kernel, bias=None, activation: str | None = None) -> Tensor:
+    """Fused affine map ``x @ W + b`` over the last axis of ``x`` (any rank ≥ 2), optionally followed
+    in place by ``activation`` ('relu' or 'tanh') — one graph node, no extra temporary.
 
-    ∂L/∂x = g Wᵀ,  ∂L/∂W = xᵀ g,  ∂L/∂b = Σ_batch g.
+    With z = x W + b and a = f(z):  ∂L/∂z = g ⊙ f'(z),  ∂L/∂x = ∂L/∂z Wᵀ,  ∂L/∂W = xᵀ ∂L/∂z,
+    ∂L/∂b = Σ_batch ∂L/∂z;  relu' = 1[a > 0],  tanh' = 1 − a².
+    The fused node is named after its activation, so tools that look at the op that produced a
+    layer's output (dead-ReLU and saturation detectors) see 'relu' / 'tanh'.
     """
     x, kernel = coerce_pair(x, kernel)
-    if bias is not None:
-        bias = coerce_pair(x, bias)[1]  # a NumPy/list bias becomes a constant Tensor
+    if bias is not None and not isinstance(bias, Tensor):
+        bias = Tensor(np.asarray(bias, dtype=kernel.data.dtype))
     X = x.data
     W = kernel.data
     X2 = X if X.ndim == 2 else X.reshape(-1, X.shape[-1])
     out = X2 @ W
     if bias is not None:
         out += bias.data
+    if activation == "relu":
+        np.maximum(out, 0, out=out)
+    elif activation == "tanh":
+        np.tanh(out, out=out)
+    elif activation is not None:
+        raise ValueError(f"dense: activation must be None, 'relu' or 'tanh', got {activation!r}.")
     if X.ndim != 2:
         out = out.reshape(X.shape[:-1] + (W.shape[1],))
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def backward(g):
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        if activation == "relu":
+            g2 = g2 * (out.reshape(g2.shape) > 0)
+        elif activation == "tanh":
+            a = out.reshape(g2.shape)
+            g2 = g2 * (1.0 - a * a)
         gx = (g2 @ W.T).reshape(X.shape) if x.requires_grad else None
         gw = X2.T @ g2 if kernel.requires_grad else None
         if bias is None:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
 
-    return make_result(out, parents, backward, "dense")
+    return make_result(out, parents, backward, activation or "dense")

@@ -23,7 +23,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 # ------------------------------------------------------------------ NumPy kernels (no graph)
 def sigmoid_array(z: np.ndarray) -> np.ndarray:
-    """σ(z) = 1/(1+e^−z), evaluated as e^−|z| based branches so nothing overflows."""
+    """σ(z) = 1/(1+e^−z), evaluated without overflow and accurate for very negative z.
+
+    Small arrays: σ(z) = exp(−log(1 + e^−z)) with NumPy's stable ``logaddexp`` (3 ufunc calls);
+    large arrays: branches on e^−|z| (cheaper per element). Both agree to float rounding.
+    """
+    if z.size <= 1024:
+        return np.exp(-np.logaddexp(0, -z))
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)  # σ(|z|)
     return np.where(z >= 0, r, e * r)  # σ(−|z|) = 1 − σ(|z|) = e·σ(|z|)

@@ -43,7 +43,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     x = as_float_tensor(x)
     axes = _axes(axis, x.ndim)
     shape = x.data.shape
-    out = x.data.sum(axis=axes, keepdims=keepdims)
+    out = np.add.reduce(x.data, axis=axes, keepdims=keepdims)
     return make_result(np.asarray(out), (x,), lambda g: (_expand_to(g, shape, axes, keepdims),), "sum")
 
 
@@ -53,9 +53,8 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     axes = _axes(axis, x.ndim)
     shape = x.data.shape
     scale = 1.0 / builtins.max(_count(shape, axes), 1)
-    out = x.data.mean(axis=axes, keepdims=keepdims)
-    return make_result(np.asarray(out), (x,),
-                       lambda g: (_expand_to(g * scale, shape, axes, keepdims),), "mean")
+    out = np.asarray(np.add.reduce(x.data, axis=axes, keepdims=keepdims) * scale)  # ufunc: no Python wrapper
+    return make_result(out, (x,), lambda g: (_expand_to(g * scale, shape, axes, keepdims),), "mean")
 
 
 def _extreme(x, axis, keepdims, reducer, name) -> Tensor:

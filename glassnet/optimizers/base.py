@@ -252,7 +252,7 @@ class Optimizer:
         operations as in one thread, so the result is bit-for-bit the same.
         """
         total = sum(v.data.size for v in variables)
-        threads = min(backend.num_threads(), total // PARALLEL_MIN_ELEMENTS)
+        threads = min(backend.num_threads(), total // PARALLEL_MIN_ELEMENTS) if total >= 2 * PARALLEL_MIN_ELEMENTS else 1
         if threads < 2 or any(not v.data.flags.c_contiguous for v in variables):
             _update_pieces(self, list(zip(grads, variables)), learning_rate, decay)
             return
