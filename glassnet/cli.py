@@ -98,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="run folder (default: runs/<dataset>-<timestamp>)")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 silent, 1 progress bar, "
                                                                                    "2 one line per epoch")
+    lab = commands.add_parser(
+        "lab", help="run the lab's experiments (claims from deep-learning courses, tested)",
+        description="Reproducible experiments that test what deep-learning courses claim; each run writes "
+                    "results.json, report.md and a self-contained report.html.")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND")
+    lab_commands.add_parser("list", help="list the experiments and their claims")
+    lab_run = lab_commands.add_parser("run", help="run one experiment (or 'all')",
+                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    lab_run.add_argument("name", help="experiment name (see 'glassnet lab list') or 'all'")
+    lab_run.add_argument("--quick", action="store_true", help="a shorter run (under a minute per experiment)")
+    lab_run.add_argument("--seed", type=int, default=0, help="random seed")
+    lab_run.add_argument("--out", default=os.path.join("runs", "lab"), help="folder for the reports")
+    lab_run.add_argument("--data", default=None,
+                         help="image data for the image experiments: an MNIST/Fashion-MNIST IDX folder, CIFAR-10 "
+                              "batches, .npz or .csv (default: the bundled digits)")
     return parser
 
 
@@ -211,6 +226,23 @@ def _write_history_csv(history: dict, path: str) -> None:
             writer.writerow([epoch + 1] + [f"{history[k][epoch]:.6g}" for k in keys])
 
 
+def run_lab(args, parser) -> int:
+    from . import lab
+
+    if args.lab_command == "list":
+        for name, title, claim in lab.list_experiments():
+            print(f"{name:<22} {title}\n{'':<22} {claim}")
+        return 0
+    if args.lab_command == "run":
+        summaries = lab.run(args.name, quick=args.quick, seed=args.seed, out=args.out, data=args.data)
+        if args.name == "all":
+            print("\n".join(f"{name:<22} {'supported' if s['verdict']['supported'] else 'NOT supported'}"
+                            for name, s in summaries.items()))
+        return 0
+    parser.parse_args(["lab", "--help"])
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -222,6 +254,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             train(args)
+        elif args.command == "lab":
+            return run_lab(args, parser)
     except (GlassnetError, ImportError) as error:
         print(f"glassnet: error: {error}", file=sys.stderr)
         return 2
