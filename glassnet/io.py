@@ -141,6 +141,45 @@ def _parse_json(raw: bytes, entry: str):
 
 
 # ----------------------------------------------------------------- models
+def state_entries(model, include_optimizer: bool = True) -> tuple:
+    """The model's weights (and optimizer slots) as archive entries, plus their JSON description:
+    ``({entry: bytes}, {"weights": [paths], "optimizer": {...} or None})``."""
+    weights = model.weights
+    entries = {f"weights/{i:05d}.npy": _npy_bytes(w.data) for i, w in enumerate(weights)}
+    description = {"weights": [w.path for w in weights], "optimizer": None}
+    optimizer = getattr(model, "optimizer", None)
+    if model.compiled and include_optimizer and optimizer is not None and optimizer.variables:
+        state = optimizer.get_state()
+        index = {id(w): i for i, w in enumerate(weights)}
+        if all(id(v) in index for v in optimizer.variables):
+            description["optimizer"] = {"iterations": state["iterations"],
+                                        "variables": [index[id(v)] for v in optimizer.variables],
+                                        "slots": {name: len(arrays) for name, arrays in state["slots"].items()},
+                                        "scalars": dict(state.get("scalars") or {})}
+            for name, arrays in state["slots"].items():
+                for i, array in enumerate(arrays):
+                    entries[f"optimizer/{name}/{i:05d}.npy"] = _npy_bytes(array)
+    return entries, description
+
+
+def restore_state(model, entries: dict, description: dict, with_optimizer: bool = True) -> None:
+    """Load what :func:`state_entries` wrote into an already built (and compiled) ``model``."""
+    weights = model.weights
+    stored = sorted(name for name in entries if name.startswith("weights/"))
+    if len(stored) != len(weights):
+        raise FileFormatError(f"The file holds {len(stored)} weight arrays but the model has {len(weights)} "
+                              "weights: it was saved from a different architecture.")
+    values = [_load_npy(entries[name], name) for name in stored]
+    for weight, value, name in zip(weights, values, stored):
+        if value.shape != weight.shape:
+            raise FileFormatError(f"Weight {weight.path!r} has shape {weight.shape} but {name} holds shape "
+                                  f"{value.shape}: the file was saved from a different architecture.")
+    for weight, value in zip(weights, values):
+        weight.data[...] = value
+    if with_optimizer and getattr(model, "optimizer", None) is not None:
+        _restore_optimizer(model, description.get("optimizer"), entries, weights)
+
+
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to ``filepath``."""
     from . import layers
@@ -150,25 +189,9 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
         raise FileExistsError(f"{filepath!r} exists and overwrite=False.")
     if not model.built:
         raise GlassnetError(f"Model '{model.name}' is not built yet; call it on data (or fit it) before saving.")
-    weights = model.weights
-    entries = {f"weights/{i:05d}.npy": _npy_bytes(w.data) for i, w in enumerate(weights)}
-    config = {"model": layers.serialize(model), "build_config": model.get_build_config(),
-              "weights": [w.path for w in weights], "compile_config": None, "optimizer": None}
-    if model.compiled:
-        config["compile_config"] = model.get_compile_config()
-        optimizer = model.optimizer
-        if include_optimizer and optimizer is not None and optimizer.variables:
-            state = optimizer.get_state()
-            index = {id(w): i for i, w in enumerate(weights)}
-            missing = [v for v in optimizer.variables if id(v) not in index]
-            if not missing:
-                config["optimizer"] = {"iterations": state["iterations"],
-                                       "variables": [index[id(v)] for v in optimizer.variables],
-                                       "slots": {name: len(arrays) for name, arrays in state["slots"].items()},
-                                       "scalars": dict(state.get("scalars") or {})}
-                for name, arrays in state["slots"].items():
-                    for i, array in enumerate(arrays):
-                        entries[f"optimizer/{name}/{i:05d}.npy"] = _npy_bytes(array)
+    entries, state = state_entries(model, include_optimizer)
+    config = {"model": layers.serialize(model), "build_config": model.get_build_config(), **state,
+              "compile_config": model.get_compile_config() if model.compiled else None}
     entries["config.json"] = json.dumps(config).encode("utf-8")
     _write_archive(filepath, entries, FORMAT_NAME)
 
@@ -197,17 +220,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
                               f"{type(error).__name__}: {error}") from None
     finally:
         backend.set_rng_state(rng_state)
-    weights = model.weights
-    stored = sorted(name for name in entries if name.startswith("weights/"))
-    if len(stored) != len(weights):
-        raise FileFormatError(f"The file holds {len(stored)} weight arrays but the model it describes has "
-                              f"{len(weights)} weights.")
-    values = [_load_npy(entries[name], name) for name in stored]
-    for weight, value, name in zip(weights, values, stored):
-        if value.shape != weight.shape:
-            raise FileFormatError(f"Weight {weight.path!r} has shape {weight.shape} but {name} holds shape "
-                                  f"{value.shape}.")
-        weight.data[...] = value
+    restore_state(model, entries, config, with_optimizer=False)
     if compile and config.get("compile_config"):
         try:
             model.compile_from_config(config["compile_config"], custom_objects)
@@ -217,7 +230,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
             raise
         except (TypeError, ValueError, KeyError, AttributeError) as error:
             raise FileFormatError(f"The compile settings in {os.fspath(filepath)!r} are invalid: {error}") from None
-        _restore_optimizer(model, config.get("optimizer"), entries, weights)
+        _restore_optimizer(model, config.get("optimizer"), entries, model.weights)
     return model
 
 

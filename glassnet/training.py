@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numbers
 
+import signal
+import sys
+import threading
+
 import numpy as np
 
 from . import backend
@@ -121,3 +125,31 @@ def combine_weights(sample_weight, class_weight_weights):
 
 def num_batches(n: int, batch_size: int) -> int:
     return (n + batch_size - 1) // batch_size
+
+
+class InterruptCatcher:
+    """Inside the block the first Ctrl-C (SIGINT) only sets ``requested`` — ``fit`` then finishes the
+    current step, writes a checkpoint if configured, and returns — while a second Ctrl-C interrupts at
+    once. Outside the main thread (where handlers cannot be installed) it does nothing."""
+
+    def __enter__(self):
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+            except ValueError:
+                self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nInterrupted: finishing the current step (press Ctrl-C again to stop at once)...",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False

@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from .. import backend, losses as losses_module, metrics as metrics_module, optimizers
+from .. import backend, checkpoint, losses as losses_module, metrics as metrics_module, optimizers
 from ..callbacks import CallbackList, History, ProgbarLogger
 from ..errors import GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
@@ -349,6 +349,17 @@ class Model(Layer):
         for metric in self._metrics:
             metric.update_state(y, prediction, sample_weight=sample_weight)
 
+    def _resolve_metrics_for(self, x, y) -> None:
+        """Create the metric objects now (normally done on the first batch), from the output shapes."""
+        if self._metrics is not None:
+            return
+        sample = self._output_sample(x)
+        targets = data.map_structure(lambda a: a[:1], y)
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            self._resolve_metrics(targets, [p.data for p in data.flatten_structure(sample)])
+        else:
+            self._resolve_metrics(targets, sample.data)
+
     def _refresh_weight_lists(self):
         weights = self.weights
         self._regularized = [w for w in weights if w.regularizer is not None]
@@ -358,14 +369,27 @@ class Model(Layer):
     def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto", callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, class_weight=None,
             sample_weight=None, initial_epoch: int = 0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq: int = 1):
+            validation_batch_size=None, validation_freq: int = 1, checkpoint_dir=None, checkpoint_every=None,
+            resume: bool = False):
         """Train for ``epochs`` epochs on (x, y) in mini-batches; returns a :class:`History`.
 
         Logs per epoch: ``loss``, each metric, ``val_loss``/``val_<metric>`` when validating, and
         ``learning_rate``. All data checks happen before the first step.
+
+        ``checkpoint_dir``: write a checkpoint (weights, optimizer state, random generators, position
+        and data order — see :mod:`glassnet.checkpoint`) at every epoch end and, with
+        ``checkpoint_every=n``, every ``n`` optimizer steps; ``resume=True`` continues from the latest
+        one exactly (the same final weights as an uninterrupted run). Ctrl-C finishes the current step,
+        writes a checkpoint if configured, and returns the History so far.
         """
         self._require_compiled("fit")
         batch_size = data.check_batch_size(batch_size)
+        if resume and checkpoint_dir is None:
+            raise InputError("fit(resume=True) needs checkpoint_dir=... (the folder the checkpoints are in).")
+        if checkpoint_every is not None and (isinstance(checkpoint_every, bool)
+                                             or not isinstance(checkpoint_every, (int, np.integer))
+                                             or checkpoint_every <= 0):
+            raise InputError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every!r}.")
         if y is None:
             raise InputError("fit() needs targets y (unsupervised training is not supported).")
         x, y, sample_weight = self._prepare(x, y, sample_weight)
@@ -408,42 +432,73 @@ class Model(Layer):
         self.stop_training = False
         self.history = history
         trainable = self._refresh_weight_lists()
+        restored = None
+        if resume:
+            self._resolve_metrics_for(x, y)  # the metric objects must exist to receive their running totals
+            restored = checkpoint.load_checkpoint(self, checkpoint_dir)
         rng = backend.rng()
 
+        def save(epoch, next_step, order):
+            checkpoint.save_checkpoint(self, checkpoint_dir, epoch, next_step, order,
+                                       {"logs": history.history, "epochs": history.epoch})
+
         callback_list.on_train_begin()
+        start_epoch = initial_epoch
+        if restored is not None:
+            start_epoch = restored.epoch
+            history.history = {k: list(v) for k, v in restored.history.get("logs", {}).items()}
+            history.epoch = list(restored.history.get("epochs", []))
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            callback_list.on_epoch_begin(epoch)
-            if shuffle:
-                order = rng.permutation(n)
-                x_epoch = data.map_structure(lambda a: a[order], x)
-                y_epoch = data.map_structure(lambda a: a[order], y)
-                sw_epoch = None if sample_weight is None else sample_weight[order]
-            else:
-                x_epoch, y_epoch, sw_epoch = x, y, sample_weight
-            for step in range(steps):
-                if want_batch_begin:
-                    callback_list.on_train_batch_begin(step)
-                batch = slice(step * batch_size, (step + 1) * batch_size)
-                xb = data.map_structure(lambda a: a[batch], x_epoch)
-                yb = data.map_structure(lambda a: a[batch], y_epoch)
-                self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
-                                 gradient_hooks, step)
-                if want_batch_logs:
-                    callback_list.on_train_batch_end(step, self._logs())
+        with data.InterruptCatcher() as interrupt:
+            for epoch in range(start_epoch, epochs):
+                resuming = restored is not None and epoch == restored.epoch and restored.step > 0
+                if resuming:
+                    checkpoint.restore_metrics(self, restored.metric_states)
+                else:
+                    self.reset_metrics()
+                callback_list.on_epoch_begin(epoch)
+                order = None
+                if shuffle:
+                    order = restored.order if resuming and restored.order is not None else rng.permutation(n)
+                    x_epoch = data.map_structure(lambda a: a[order], x)
+                    y_epoch = data.map_structure(lambda a: a[order], y)
+                    sw_epoch = None if sample_weight is None else sample_weight[order]
+                else:
+                    x_epoch, y_epoch, sw_epoch = x, y, sample_weight
+                for step in range(restored.step if resuming else 0, steps):
+                    if want_batch_begin:
+                        callback_list.on_train_batch_begin(step)
+                    batch = slice(step * batch_size, (step + 1) * batch_size)
+                    xb = data.map_structure(lambda a: a[batch], x_epoch)
+                    yb = data.map_structure(lambda a: a[batch], y_epoch)
+                    self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
+                                     gradient_hooks, step)
+                    if want_batch_logs:
+                        callback_list.on_train_batch_end(step, self._logs())
+                    if interrupt.requested:
+                        if checkpoint_dir is not None:
+                            save(epoch, step + 1, order)
+                        self.stop_training = True
+                        break
+                    if checkpoint_every and self.optimizer.iterations % checkpoint_every == 0 and step + 1 < steps:
+                        save(epoch, step + 1, order)
+                    if self.stop_training:
+                        break
+                if interrupt.requested:  # the epoch is unfinished: no epoch-end logs for it
+                    break
+                logs = self._logs()
+                if validation is not None and (epoch + 1) % validation_freq == 0:
+                    callback_list.on_test_begin()
+                    val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size,
+                                                     callback_list)
+                    callback_list.on_test_end(val_logs)
+                    logs.update({"val_" + k: v for k, v in val_logs.items()})
+                logs["learning_rate"] = float(self.optimizer.learning_rate)
+                callback_list.on_epoch_end(epoch, logs)
+                if checkpoint_dir is not None:
+                    save(epoch + 1, 0, None)
                 if self.stop_training:
                     break
-            logs = self._logs()
-            if validation is not None and (epoch + 1) % validation_freq == 0:
-                callback_list.on_test_begin()
-                val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size, callback_list)
-                callback_list.on_test_end(val_logs)
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-            logs["learning_rate"] = float(self.optimizer.learning_rate)
-            callback_list.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
         callback_list.on_train_end(logs)
         return history
 
