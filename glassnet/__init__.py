@@ -24,6 +24,7 @@ from . import callbacks, layers, models  # noqa: E402
 from . import datasets, utils  # noqa: E402
 from .diagnostics import explain, gradcheck  # noqa: E402
 from .lr_finder import lr_finder  # noqa: E402
+from .tune import tune  # noqa: E402  (the function; glassnet.tune.Choice etc. are attached to it)
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential, load_model, model_from_json, save_model  # noqa: E402
 from .perceptron import Perceptron  # noqa: E402
@@ -35,5 +36,5 @@ __all__ = [
     "floatx", "set_floatx", "ops", "activations", "losses", "metrics", "optimizers", "initializers",
     "regularizers", "constraints", "callbacks", "layers", "models", "datasets", "diagnostics", "saving",
     "gradcheck", "Input", "Model", "Sequential", "load_model", "save_model", "model_from_json", "Perceptron",
-    "register_serializable", "clear_session", "utils", "schedules", "lr_finder", "explain",
+    "register_serializable", "clear_session", "utils", "schedules", "lr_finder", "explain", "tune",
 ]

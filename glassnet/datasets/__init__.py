@@ -9,11 +9,19 @@ True
 
 The logic gates and the preprocessing helpers are pure NumPy; the loaders and generators need
 scikit-learn (``pip install glassnet[datasets]``), imported only when called.
+
+Real datasets from files (pure NumPy + the standard library, see :mod:`glassnet.datasets.files`):
+``load_idx``, ``load_mnist(folder)``, ``load_cifar10(folder)``, ``load_cifar100``, ``load_csv``,
+``load_npz`` and the dispatcher ``load_images(path)``.
 """
 
 from __future__ import annotations
 
 from ..errors import InputError, UnknownNameError
+from .files import (
+    CIFAR10_CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES, load_cifar10, load_cifar100, load_csv, load_idx,
+    load_images, load_mnist, load_npz, read_pickled_arrays,
+)
 from .gates import TRUTH_TABLES, gate_names, logic_gate
 from .preprocessing import (
     MinMaxScaler, StandardScaler, min_max_scale, one_hot, standardize, to_categorical, train_test_split,
@@ -27,7 +35,8 @@ __all__ = [
     "load", "names", "logic_gate", "gate_names", "load_digits", "load_iris", "load_breast_cancer", "load_wine",
     "load_diabetes", "make_classification", "make_moons", "make_circles", "make_blobs", "make_regression",
     "train_test_split", "one_hot", "to_categorical", "standardize", "StandardScaler", "min_max_scale",
-    "MinMaxScaler",
+    "MinMaxScaler", "load_idx", "load_mnist", "load_cifar10", "load_cifar100", "load_csv", "load_npz", "load_images",
+    "read_pickled_arrays", "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "CIFAR10_CLASSES",
 ]
 
 _LOADERS = {
