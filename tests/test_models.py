@@ -754,3 +754,14 @@ def test_subclassed_model_build_creates_weights_and_first_call_runs_once():
     called = Counting()
     called(np.ones((2, 5), np.float32))
     assert called.calls == 1 and called.count_params() == 18
+
+
+def test_sequential_adopts_its_input_dtype():
+    """Sequential([Input(dtype='float64'), Dense(dtype='float64')]) computes in float64 end to end."""
+    model = gn.Sequential([gn.Input(shape=(3,), dtype="float64"), layers.Dense(2, dtype="float64")])
+    assert model.dtype == "float64"
+    x = np.full((1, 3), 1 / 3)  # not exactly representable in float32
+    out = model.predict(x, verbose=0)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-15)
+    assert gn.Sequential([gn.Input(shape=(3,)), layers.Dense(2)]).dtype == "float32"

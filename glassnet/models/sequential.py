@@ -18,6 +18,7 @@ class Sequential(Model):
 
     def __init__(self, layers=None, name=None, trainable: bool = True, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
+        self._dtype_given = kwargs.get("dtype") is not None
         self._input_batch_shape = None
         for layer in layers or []:
             self.add(layer)
@@ -34,6 +35,8 @@ class Sequential(Model):
             if self._tracked_layers:
                 raise ValueError("An Input/InputLayer can only be the first element of a Sequential model.")
             self._input_batch_shape = _batchless(layer.batch_shape)
+            if not self._dtype_given and layer.dtype != self.dtype:
+                self.dtype = layer.dtype  # inputs are converted to the Input's dtype, as in a functional model
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}: {layer!r}.")
