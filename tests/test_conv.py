@@ -569,3 +569,124 @@ def test_small_cnn_learns_the_digits():
     assert history.history["loss"][-1] < history.history["loss"][0]
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy > 0.9
+
+
+# ====================================================================== fused conv + ReLU, batch-parallel kernels
+@pytest.mark.parametrize("channels, groups, use_bias, padding", [
+    (1, 1, True, "valid"),     # C = 1 im2col layout, bias fused into the GEMM
+    (3, 1, False, "same"),     # C < 16 col2im, no bias
+    (16, 1, True, "valid"),    # C ≥ 16 col2im
+    (4, 2, True, "same"),      # groups (separate GEMMs, bias added after)
+])
+def test_fused_conv_relu_gradcheck(channels, groups, use_bias, padding):
+    x, w, b = rand(2, 5, 6, channels), rand(3, 3, channels // groups, 4, seed=1), rand(4, seed=2)
+    if use_bias:
+        assert gradcheck(lambda x, w, b: conv_ops.conv2d(x, w, b, padding=padding, groups=groups,
+                                                         activation="relu"), x, w, b)
+    else:
+        assert gradcheck(lambda x, w: conv_ops.conv2d(x, w, padding=padding, groups=groups, activation="relu"),
+                         x, w)
+
+
+@pytest.mark.parametrize("channels, groups", [(1, 1), (16, 1), (4, 2)])
+def test_fused_conv_relu_equals_relu_of_conv_exactly(channels, groups):
+    """Same values and gradients, bit for bit, as the conv node followed by the relu node (float32)."""
+    arrays = (rand(3, 7, 6, channels, dtype=np.float32), rand(3, 3, channels // groups, 8, seed=1, dtype=np.float32),
+              rand(8, seed=2, dtype=np.float32))
+    projection = rand(3, 5, 4, 8, seed=3, dtype=np.float32)
+    results = []
+    for fused in (True, False):
+        x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
+        if fused:
+            out = conv_ops.conv2d(x, w, b, groups=groups, activation="relu")
+        else:
+            out = gn.ops.relu(conv_ops.conv2d(x, w, b, groups=groups))
+        (out * projection).sum().backward()
+        results.append((out, [t.grad for t in (x, w, b)]))
+    (fused_out, fused_grads), (composed_out, composed_grads) = results
+    assert fused_out.dtype == np.float32 and all(g.dtype == np.float32 for g in fused_grads)
+    assert (fused_out.data == 0).any() and (fused_out.data > 0).any()  # the mask matters
+    np.testing.assert_array_equal(fused_out.data, composed_out.data)
+    for a, b in zip(fused_grads, composed_grads):
+        np.testing.assert_array_equal(a, b)
+    assert fused_out._op == "relu"  # tools reading the producing op see the activation
+
+
+def test_conv_activation_argument_is_checked():
+    with pytest.raises(ValueError, match="activation"):
+        conv_ops.conv2d(rand(1, 4, 4, 1), rand(3, 3, 1, 2), activation="tanh")
+
+
+def test_relu_conv_layer_is_one_fused_node_that_the_gradient_monitor_sees_as_relu():
+    from glassnet.diagnostics.monitor import activation_kind
+
+    x = rand(2, 6, 6, 2, dtype=np.float32)
+    relu_layer, tanh_layer = Conv2D(3, 3, activation="relu"), Conv2D(3, 3, activation="tanh")
+    out = relu_layer(x)
+    assert out._op == "relu"
+    assert out._parents[1:] == (relu_layer.kernel, relu_layer.bias)  # one node straight on the weights
+    assert activation_kind(relu_layer, out) == "relu"
+    assert activation_kind(tanh_layer, tanh_layer(x)) == "tanh"  # other activations stay separate nodes
+    expected = np.maximum(conv_ops.conv2d(x, relu_layer.kernel.data, relu_layer.bias.data).data, 0)
+    np.testing.assert_array_equal(out.data, expected)
+
+
+def test_gradient_monitor_reports_dead_fraction_for_a_relu_conv_layer():
+    from glassnet.diagnostics import GradientMonitor
+
+    model = gn.Sequential([layers.Input((6, 6, 1)), Conv2D(4, 3, activation="relu", name="c"), layers.Flatten(),
+                           layers.Dense(2)])
+    model.compile("sgd", gn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = GradientMonitor()
+    model.fit(rand(8, 6, 6, 1, dtype=np.float32), np.arange(8) % 2, batch_size=8, epochs=1, verbose=0,
+              callbacks=[monitor])
+    assert monitor.history.layers["c"]["activation"] == "relu"
+    assert np.isfinite(monitor.history.series("c", "dead_fraction")).all()
+
+
+def _spy_threads(monkeypatch):
+    """Split every batch-parallel kernel into two threads even for tiny arrays; record the threads used."""
+    import threading
+
+    from glassnet import backend
+
+    monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(conv_ops, "_blas_is_serial", lambda: True)  # as with OPENBLAS_NUM_THREADS=1
+    backend.set_num_threads(2)
+    used = set()
+    original = conv_ops._parallel
+
+    def spy(fn, n, elements):
+        def wrapped(lo, hi):
+            used.add(threading.get_ident())
+            fn(lo, hi)
+        original(wrapped, n, elements)
+
+    monkeypatch.setattr(conv_ops, "_parallel", spy)
+    return used
+
+
+@pytest.mark.parametrize("channels, padding", [(1, "valid"), (16, "same"), (3, "same")])
+def test_batch_parallel_conv_is_bit_identical_to_one_thread(monkeypatch, channels, padding):
+    from glassnet import backend
+
+    arrays = (rand(4, 7, 6, channels, dtype=np.float32), rand(3, 3, channels, 5, seed=1, dtype=np.float32),
+              rand(5, seed=2, dtype=np.float32))
+    seed = rand(4, *((7, 6) if padding == "same" else (5, 4)), 5, seed=3, dtype=np.float32)
+
+    def run():
+        x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
+        out = conv_ops.conv2d(x, w, b, padding=padding, activation="relu")
+        out.backward(seed)
+        return [out.data, x.grad, w.grad, b.grad]
+
+    try:
+        backend.set_num_threads(1)
+        serial = run()
+        used = _spy_threads(monkeypatch)
+        parallel = run()
+    finally:
+        backend.set_num_threads(None)
+    assert len(used) == 2
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)

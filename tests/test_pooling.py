@@ -300,3 +300,69 @@ def test_pool_larger_than_the_input_is_a_shape_error_naming_the_layer():
 def test_bad_arguments_are_refused(make, words):
     with pytest.raises(ValueError, match=words):
         make()
+
+
+# ====================================================================== prefix-maximum backward, batch-parallel kernels
+@pytest.mark.parametrize("pool, stride, padding", [(2, 2, "valid"), (3, 2, "same"), (3, 1, "valid"), (2, 3, "valid")])
+def test_max_pool_ties_and_nan_windows(pool, stride, padding):
+    """Rounded values make many ties: each window's gradient goes to its first maximum (row-major) —
+    compared with a direct loop; a window holding NaN outputs NaN and routes no gradient."""
+    x = np.round(rand(2, 7, 7, 3) * 0.7)
+    x[0, 1, 1, 0] = np.nan
+    t = Tensor(x, requires_grad=True)
+    y = conv_ops.max_pool(t, pool, stride, padding)
+    g = rand(*y.shape, seed=1)
+    y.backward(g)
+    (top, _), (left, _) = [conv_ops.padding_amounts(7, pool, stride, padding)] * 2
+    expected = np.zeros_like(x)
+    for n in range(2):
+        for c in range(3):
+            for i in range(y.shape[1]):
+                for j in range(y.shape[2]):
+                    r0, c0 = max(i * stride - top, 0), max(j * stride - left, 0)
+                    window = x[n, r0:i * stride - top + pool, c0:j * stride - left + pool, c]
+                    if np.isnan(window).any():
+                        assert np.isnan(y.data[n, i, j, c])
+                        continue
+                    assert y.data[n, i, j, c] == window.max()
+                    a, b = np.unravel_index(np.argmax(window), window.shape)  # argmax: the first maximum
+                    expected[n, r0 + a, c0 + b, c] += g[n, i, j, c]
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-12, atol=1e-15)  # overlapping windows: sums
+
+
+@pytest.mark.parametrize("pool, stride, padding", [(2, 2, "valid"), (3, 2, "same"), (3, 1, "same"), (2, 2, "same")])
+def test_batch_parallel_max_pool_is_bit_identical_to_one_thread(monkeypatch, pool, stride, padding):
+    import threading
+
+    from glassnet import backend
+
+    x = np.maximum(rand(4, 9, 8, 3, dtype=np.float32), 0)  # ReLU-like input: many tied zeros
+    g = None
+    results = []
+    used = set()
+    try:
+        for threads in (1, 2):
+            backend.set_num_threads(threads)
+            if threads == 2:
+                monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
+                monkeypatch.setattr(conv_ops, "_blas_is_serial", lambda: True)  # as with OPENBLAS_NUM_THREADS=1
+                original = conv_ops._parallel
+
+                def spy(fn, n, elements):
+                    def wrapped(lo, hi):
+                        used.add(threading.get_ident())
+                        fn(lo, hi)
+                    original(wrapped, n, elements)
+
+                monkeypatch.setattr(conv_ops, "_parallel", spy)
+            t = Tensor(x, requires_grad=True)
+            y = conv_ops.max_pool(t, pool, stride, padding)
+            g = rand(*y.shape, seed=1, dtype=np.float32) if g is None else g
+            y.backward(g)
+            results.append((y.data, t.grad))
+    finally:
+        backend.set_num_threads(None)
+    assert len(used) == 2
+    assert results[0][0].dtype == results[0][1].dtype == np.float32
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -459,3 +459,131 @@ def test_small_lstm_sequence_classifier_learns():
     history = model.fit(x, y, epochs=12, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert history.history["accuracy"][-1] > 0.85
+
+
+# ====================================================================== the fast paths of the fused ops
+LONG_T = 11  # more steps than a piece of off-critical-path work (rnn_ops._CHUNK), with a partial last piece
+assert LONG_T > rnn_ops._CHUNK and LONG_T % rnn_ops._CHUNK
+
+
+def _long_lstm_inputs(seed=0, dtype=np.float64):
+    return [rand(N, LONG_T, F, seed=seed, dtype=dtype), rand(F, 4 * U, seed=seed + 1, scale=0.5, dtype=dtype),
+            rand(U, 4 * U, seed=seed + 2, scale=0.5, dtype=dtype), rand(4 * U, seed=seed + 3, scale=0.5, dtype=dtype),
+            rand(N, U, seed=seed + 4, scale=0.5, dtype=dtype), rand(N, U, seed=seed + 5, scale=0.5, dtype=dtype)]
+
+
+LONG_MASK = np.ones((N, LONG_T), bool)
+LONG_MASK[0, [2, 8, 9]] = LONG_MASK[1, [0, 10]] = False
+LONG_CONFIGS = {
+    "sequences": {},
+    "mask_dropout_backwards": {"mask": LONG_MASK, "input_dropout": DROP_X, "recurrent_dropout": DROP_H,
+                               "go_backwards": True},
+    "other_activations_mask_last": {"activation": "relu", "recurrent_activation": "hard_sigmoid",
+                                    "mask": LONG_MASK, "return_sequences": False},
+}
+
+
+def _run_long_lstm(config, *args):
+    h, c = rnn_ops.lstm(*args, **config)
+    return ops.concatenate([ops.reshape(h, (N, -1)), c], axis=1)
+
+
+@pytest.mark.parametrize("config", list(LONG_CONFIGS))
+def test_lstm_gradcheck_across_pieces_of_work(config):
+    """Sequences longer than one piece of background work: E and the weight gradients come in pieces."""
+    assert gradcheck(lambda *a: _run_long_lstm(LONG_CONFIGS[config], *a), *_long_lstm_inputs())
+
+
+@pytest.mark.parametrize("config", list(LONG_CONFIGS))
+def test_lstm_matches_composed_ops_across_pieces_of_work(config):
+    grads, values = [], []
+    for op in (rnn_ops.lstm, rnn_ops.lstm_composed):
+        leaves = [Tensor(a, requires_grad=True) for a in _long_lstm_inputs(seed=5)]
+        h, c = op(*leaves, **LONG_CONFIGS[config])
+        out = ops.concatenate([ops.reshape(h, (N, -1)), c], axis=1)
+        out.backward(rand(*out.shape, seed=9))
+        values.append(out.data)
+        grads.append([leaf.grad for leaf in leaves])
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
+    for g_fused, g_composed in zip(*grads):
+        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-10, atol=1e-12)
+
+
+def _lstm_values_and_grads(config, dtype=np.float64, retain=False):
+    leaves = [Tensor(a, requires_grad=True) for a in _long_lstm_inputs(seed=2, dtype=dtype)]
+    out = _run_long_lstm(config, *leaves)
+    seed = rand(*out.shape, seed=4, dtype=dtype)
+    out.backward(seed, retain_graph=retain)
+    first = [leaf.grad.copy() for leaf in leaves]
+    if retain:
+        for leaf in leaves:
+            leaf.grad = None
+        out.backward(seed)
+        assert all(np.array_equal(a, leaf.grad) for a, leaf in zip(first, leaves)), "second backward differs"
+    return out.data, first
+
+
+@pytest.mark.parametrize("config", list(LONG_CONFIGS))
+def test_lstm_helper_thread_gives_bit_identical_results(config, monkeypatch):
+    """The same pieces, summed in the same order, whether a helper thread computes them or not."""
+    monkeypatch.setattr(rnn_ops.BACKGROUND, "enabled", True)
+    monkeypatch.setattr(gn.backend, "num_threads", lambda: 2)
+    threaded = _lstm_values_and_grads(LONG_CONFIGS[config], np.float32)
+    monkeypatch.setattr(rnn_ops.BACKGROUND, "enabled", False)
+    inline = _lstm_values_and_grads(LONG_CONFIGS[config], np.float32)
+    assert np.array_equal(threaded[0], inline[0])
+    assert all(np.array_equal(a, b) for a, b in zip(threaded[1], inline[1]))
+
+
+def test_lstm_backward_twice_with_retain_graph_gives_the_same_gradients():
+    _lstm_values_and_grads(LONG_CONFIGS["mask_dropout_backwards"], retain=True)
+
+
+def test_lstm_float32_fast_path_agrees_with_float64():
+    v32, g32 = _lstm_values_and_grads(LONG_CONFIGS["mask_dropout_backwards"], np.float32)
+    v64, g64 = _lstm_values_and_grads(LONG_CONFIGS["mask_dropout_backwards"], np.float64)
+    assert v32.dtype == np.float32 and all(g.dtype == np.float32 for g in g32)
+    np.testing.assert_allclose(v32, v64, atol=2e-6)
+    for a, b in zip(g32, g64):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_inference_forward_equals_training_forward(cell):
+    """Without a gradient to compute the ops skip the backward's bookkeeping; the values are the same."""
+    args = _cell_inputs(cell, seed=6)
+    config = {"mask": MASK, "go_backwards": True}
+    training = _run(cell, CELLS[cell][0], config, *[Tensor(a, requires_grad=True) for a in args])
+    with gn.no_grad():
+        inference = _run(cell, CELLS[cell][0], config, *[Tensor(a) for a in args])
+    assert training.requires_grad and not inference.requires_grad
+    np.testing.assert_array_equal(training.data, inference.data)
+
+
+def test_single_threaded_blas_limits_and_restores_the_thread_count():
+    blas = rnn_ops.SINGLE_THREADED_BLAS
+    before = blas.threads()
+    if before is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS this module can find")
+    import threading
+    seen = []
+    with blas:
+        seen.append(blas.threads())
+        with blas:                                   # re-entrant
+            seen.append(blas.threads())
+        seen.append(blas.threads())
+        def in_another_thread():
+            with blas:
+                seen.append(blas.threads())
+
+        worker = threading.Thread(target=in_another_thread)
+        worker.start()
+        worker.join()
+        seen.append(blas.threads())
+    assert seen == [1, 1, 1, 1, 1] and blas.threads() == before
+    blas.enabled = False
+    try:
+        with blas:
+            assert blas.threads() == before
+    finally:
+        blas.enabled = True

@@ -15,6 +15,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import ShapeError
 from ..ops import conv as conv_ops
 from ..ops.linalg import dense
+from ..ops.nonlinear import relu
 from ..ops.shape import reshape
 from .base import InputSpec, Layer, _shape_str
 
@@ -145,6 +146,9 @@ class _Conv(_BaseConv):
 
     def call(self, inputs):
         self._check_call(inputs)
+        if self.activation is relu:  # fused: one node, ReLU in place on the GEMM output
+            return conv_ops.conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
+                                 self.groups, activation="relu")
         outputs = conv_ops.conv(inputs, self.kernel, self.bias, self.strides, self.padding, self.dilation_rate,
                                 self.groups)
         return self.activation(outputs)

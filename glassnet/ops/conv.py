@@ -53,10 +53,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor, make_result
 from .elementwise import as_float_tensor, coerce_pair
@@ -205,70 +207,126 @@ def _offsets(window) -> list:
     return list(itertools.product(*(range(k) for k in window)))
 
 
-# ============================================================== im2col / col2im
-def _im2col(xp: np.ndarray, window, strides, dilation, out, ones_column: bool = False) -> np.ndarray:
-    """Matrix A (N·Πout, Πk·C) of the windows, columns ordered (kernel offset, channel) like the kernel.
+# ============================================================== batch-parallel kernels
+PARALLEL_MIN_ELEMENTS = 1 << 16   # below this many elements per thread, a thread costs more than it saves
+_POOL = None
 
-    C == 1: filled offset by offset into a (Πk, N·Πout) buffer and returned transposed (BLAS takes the
-    transposed layout for free); C > 1: one copy of an as_strided window view (see module docstring).
-    ``ones_column=True`` appends a column of ones, so that ``A @ [W; b]`` adds the bias inside the GEMM
-    and ``Aᵀ G`` yields ``[∂W; ∂b]`` in one product (bias fused into both GEMMs).
+
+def _blas_is_serial() -> bool:
+    """True when NumPy's OpenBLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``, or inside
+    :data:`glassnet.ops.recurrent.SINGLE_THREADED_BLAS`).
+
+    Only then do the convolution and pooling kernels split their work across
+    :func:`glassnet.backend.num_threads` threads. With a threaded OpenBLAS the GEMMs are threaded
+    already, and between them OpenBLAS's idle workers spin on the cores for ~0.1 s, so a Python
+    worker thread only competes with them (measured: no gain, and up to 15 % slower).
     """
-    n, c = xp.shape[0], xp.shape[-1]
-    rows = n * math.prod(out)
-    kk = math.prod(window)
-    extra = int(ones_column)
+    try:
+        from .recurrent import SINGLE_THREADED_BLAS
+    except ImportError:  # pragma: no cover - the helper lives next to the recurrent ops
+        return False
+    return SINGLE_THREADED_BLAS.threads() == 1
+
+
+def _parallel(fn, n: int, elements: int) -> None:
+    """``fn(lo, hi)`` over the index range [0, n) (images, rows or columns), cut into one contiguous range
+    per thread; NumPy releases the GIL inside its loops, copies and BLAS calls. Each element sees the
+    same operations as in one call, so the result is bit-for-bit the same."""
+    global _POOL
+    threads = min(backend.num_threads(), n, elements // PARALLEL_MIN_ELEMENTS)
+    if threads < 2 or not _blas_is_serial():
+        fn(0, n)
+        return
+    if _POOL is None or _POOL._max_workers < threads - 1:
+        _POOL = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="glassnet-conv")
+    bounds = [n * k // threads for k in range(threads + 1)]
+    futures = [_POOL.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    try:
+        fn(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+# ============================================================== im2col / col2im
+def _im2col_buffer(n: int, c: int, window, out, extra: int, dtype):
+    """Storage for A (N·Πout, Πk·C [+ 1]) and the 2-D matrix view of it.
+
+    C == 1: a (Πk [+ 1], N, *out) buffer filled offset by offset, seen transposed (BLAS takes the
+    transposed layout for free); C > 1: A itself, filled through an as_strided window view (see the
+    module docstring). The optional last column of ones fuses the bias into the GEMMs.
+    """
+    kk, rows = math.prod(window), n * math.prod(out)
     if c == 1:
-        cols = np.empty((kk + extra, n) + tuple(out), dtype=xp.dtype)
+        cols = np.empty((kk + extra, n) + tuple(out), dtype=dtype)
+        return cols, cols.reshape(kk + extra, rows).T
+    A = np.empty((rows, kk * c + extra), dtype=dtype)
+    return A, A
+
+
+def _im2col_fill(xp: np.ndarray, buffer: np.ndarray, window, strides, dilation, out, extra: int, lo: int, hi: int):
+    """Copy the windows of images lo..hi−1 of the padded input into their rows of A."""
+    c, kk = xp.shape[-1], math.prod(window)
+    if c == 1:
         for index, offset in enumerate(_offsets(window)):
-            cols[index] = xp[_offset_slices(offset, strides, dilation, out)][..., 0]
+            buffer[index, lo:hi] = xp[lo:hi][_offset_slices(offset, strides, dilation, out)][..., 0]
         if extra:
-            cols[kk] = 1
-        return cols.reshape(kk + extra, rows).T
-    st = xp.strides
-    shape = (n,) + tuple(out) + tuple(window) + (c,)
-    view = as_strided(xp, shape, (st[0],) + tuple(a * s for a, s in zip(st[1:-1], strides))
+            buffer[kk, lo:hi] = 1
+        return
+    per = math.prod(out)
+    A = buffer[lo * per:hi * per]
+    if extra:
+        A[:, -1] = 1
+    st, item, row = xp.strides, A.itemsize, A.strides[0]
+    shape = (hi - lo,) + tuple(out) + tuple(window) + (c,)
+    view = as_strided(xp[lo:hi], shape, (st[0],) + tuple(a * s for a, s in zip(st[1:-1], strides))
                       + tuple(a * d for a, d in zip(st[1:-1], dilation)) + (st[-1],), writeable=False)
-    if not extra:
-        return view.reshape(rows, kk * c)
-    A = np.empty((rows, kk * c + 1), dtype=xp.dtype)
-    A[:, -1] = 1
-    # A[:, :-1] seen with the window view's shape: rows split into (N, *out), columns into (*k, C)
-    item, row = A.itemsize, A.strides[0]
+    # A[:, :Πk·C] seen with the window view's shape: rows split into (N, *out), columns into (*k, C)
     row_strides = [row * math.prod(out[i + 1:]) for i in range(len(out))]
     col_strides = [item * math.prod(window[i + 1:]) * c for i in range(len(window))]
-    target = as_strided(A, shape, (row * math.prod(out),) + tuple(row_strides) + tuple(col_strides) + (item,))
-    np.copyto(target, view)
+    np.copyto(as_strided(A, shape, (row * per,) + tuple(row_strides) + tuple(col_strides) + (item,)), view)
+
+
+def _im2col(xp: np.ndarray, window, strides, dilation, out, ones_column: bool = False) -> np.ndarray:
+    """Matrix A (N·Πout, Πk·C) of the windows, columns ordered (kernel offset, channel) like the kernel
+    (``ones_column=True`` appends a column of ones: ``A @ [W; b]`` adds the bias, ``Aᵀ G`` = [∂W; ∂b])."""
+    n, extra = xp.shape[0], int(ones_column)
+    buffer, A = _im2col_buffer(n, xp.shape[-1], window, out, extra, xp.dtype)
+    _parallel(lambda lo, hi: _im2col_fill(xp, buffer, window, strides, dilation, out, extra, lo, hi), n, A.size)
     return A
 
 
-def _col2im(parts: np.ndarray, padded_shape, window, strides, dilation, out) -> np.ndarray:
-    """Adjoint of the window gather: ``parts[o]`` (N, *out, C) is added into the slab of offset o."""
-    result = np.zeros(padded_shape, dtype=parts.dtype)
-    block = (padded_shape[0],) + tuple(out) + (padded_shape[-1],)
-    for index, offset in enumerate(_offsets(window)):
-        result[_offset_slices(offset, strides, dilation, out)] += parts[index].reshape(block)
-    return result
+def _gemm_col2im_fill(g2: np.ndarray, kernel3: np.ndarray, result: np.ndarray, window, strides, dilation, out):
+    """``result`` (images lo..hi−1, *padded, C) = col2im of the products ``g2 @ kernel3[o]ᵀ`` (g2: their rows).
 
-
-def _gemm_col2im(g2: np.ndarray, kernel3: np.ndarray, padded_shape, window, strides, dilation, out) -> np.ndarray:
-    """``col2im`` of the products ``g2 @ kernel3[o]ᵀ``: g2 (N·Πout, F), kernel3 (Πk, C, F) → (N, *padded, C).
-
-    C ≥ 16: one batched matmul giving each offset's (N·Πout, C) block contiguously, then channels-last
+    C ≥ 16: one batched matmul giving each offset's (rows, C) block contiguously, then channels-last
     adds. C < 16: those per-offset GEMMs would have only C output columns (BLAS is slow on them), so
-    one GEMM ``kernel3 · g2ᵀ`` (Πk·C, N·Πout) is scattered into a channels-first buffer instead
+    one GEMM ``kernel3 · g2ᵀ`` (Πk·C, rows) is scattered into a channels-first buffer instead
     (2.2× faster for C = 3, F = 32 at 32×32; see the module docstring).
     """
     kk, channels, filters = kernel3.shape
+    slabs = [_offset_slices(offset, strides, dilation, out) for offset in _offsets(window)]
+    block = (result.shape[0],) + tuple(out)
     if channels >= 16:
-        return _col2im(np.matmul(g2, kernel3.transpose(0, 2, 1)), padded_shape, window, strides, dilation, out)
-    rank = len(window)
-    n = padded_shape[0]
-    products = (kernel3.reshape(kk * channels, filters) @ g2.T).reshape((kk, channels, n) + tuple(out))
-    first = np.zeros((channels,) + tuple(padded_shape[:-1]), dtype=products.dtype)
-    for index, offset in enumerate(_offsets(window)):
-        first[(slice(None),) + _offset_slices(offset, strides, dilation, out)] += products[index]
-    return np.ascontiguousarray(np.moveaxis(first, 0, rank + 1))
+        parts = np.matmul(g2, kernel3.transpose(0, 2, 1))
+        result[...] = 0
+        for index, slab in enumerate(slabs):
+            result[slab] += parts[index].reshape(block + (channels,))
+        return
+    products = (kernel3.reshape(kk * channels, filters) @ g2.T).reshape((kk, channels) + block)
+    first = np.zeros((channels,) + result.shape[:-1], dtype=products.dtype)
+    for index, slab in enumerate(slabs):
+        first[(slice(None),) + slab] += products[index]
+    result[...] = np.moveaxis(first, 0, -1)
+
+
+def _gemm_col2im(g2: np.ndarray, kernel3: np.ndarray, padded_shape, window, strides, dilation, out) -> np.ndarray:
+    """col2im of ``g2 @ kernel3[o]ᵀ``: g2 (N·Πout, F), kernel3 (Πk, C, F) → (N, *padded, C), split by images."""
+    result = np.empty(padded_shape, dtype=np.result_type(g2, kernel3))
+    per = math.prod(out)
+    _parallel(lambda lo, hi: _gemm_col2im_fill(g2[lo * per:hi * per], kernel3, result[lo:hi], window, strides,
+                                               dilation, out), padded_shape[0], g2.size + result.size)
+    return result
 
 
 def _sum_rows(g2: np.ndarray) -> np.ndarray:
@@ -277,14 +335,22 @@ def _sum_rows(g2: np.ndarray) -> np.ndarray:
 
 
 # ============================================================== convolution
-def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1) -> Tensor:
+def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1,
+         activation: str | None = None) -> Tensor:
     """N-d convolution (cross-correlation), channels-last: x (N, *spatial, C), kernel (*k, C/groups, F).
 
     ``y[n, p, f] = b[f] + Σ_{i, c} x_pad[n, p·s + i·d, g(f)·C_g + c] · W[i, c, f]`` where ``g(f)`` is the
     group of filter f (filters and channels are split into ``groups`` equal consecutive blocks).
     ``padding``: 'valid', 'same' (TF rule, see :func:`padding_amounts`), 'causal' (1-D) or explicit pairs.
     Backward: ∂W = Aᵀ G, ∂b = Σ G, ∂x = col2im(G Wᵀ) (see the module docstring).
+
+    ``activation='relu'`` fuses ``a = max(z, 0)`` into the same node, computed in place on the GEMM
+    output; its backward masks once, ``∂L/∂z = g ⊙ 1[a > 0]``, before the products above. Like the
+    fused :func:`~glassnet.ops.linalg.dense`, the node is then named ``'relu'`` (tools that look at the
+    op producing a layer's output, e.g. the dead-ReLU monitor, see the activation).
     """
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv: activation must be None or 'relu', got {activation!r}.")
     x, kernel = coerce_pair(x, kernel)
     if bias is not None:
         bias = coerce_pair(x, bias)[1]
@@ -306,10 +372,24 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
     n, kk = X.shape[0], math.prod(window)
     rows = n * math.prod(out)
     fused = groups == 1 and bias is not None
+    relu = activation == "relu"
+    per = math.prod(out)
     if groups == 1:
-        A = _im2col(Xp, window, strides, dilation, out, ones_column=fused)    # (M, Πk·C [+ 1])
+        extra = int(fused)
+        buffer, A = _im2col_buffer(n, c_group, window, out, extra, Xp.dtype)  # (M, Πk·C [+ 1])
         W2 = K.reshape(kk * c_group, filters)
-        Y = A @ (np.concatenate([W2, bias.data[None].astype(W2.dtype, copy=False)]) if fused else W2)
+        if fused:
+            W2 = np.concatenate([W2, bias.data[None].astype(W2.dtype, copy=False)])
+        Y = np.empty((rows, filters), dtype=np.result_type(A, W2))
+
+        def forward(lo, hi):  # images lo..hi−1: their windows, their rows of the GEMM, ReLU in place
+            _im2col_fill(Xp, buffer, window, strides, dilation, out, extra, lo, hi)
+            block = Y[lo * per:hi * per]
+            np.matmul(A[lo * per:hi * per], W2, out=block)
+            if relu:
+                np.maximum(block, 0, out=block)
+
+        _parallel(forward, n, A.size + Y.size)
     else:
         fg = filters // groups
         st = Xp.strides
@@ -323,6 +403,8 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
         Y = np.matmul(A, Wg).transpose(1, 0, 2).reshape(rows, filters)
     if bias is not None and not fused:
         Y += bias.data
+    if relu and groups != 1:
+        _parallel(lambda lo, hi: np.maximum(Y[lo:hi], 0, out=Y[lo:hi]), len(Y), Y.size)
     Y = Y.reshape((n,) + tuple(out) + (filters,))
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
@@ -330,16 +412,32 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
         g2 = g.reshape(rows, filters)
         gx = gk = gb = None
         if groups == 1:
+            Y2 = Y.reshape(rows, filters)
+            masked = np.empty(g2.shape, dtype=g2.dtype) if relu else g2
+            gxp = np.empty(Xp.shape, dtype=np.result_type(g2, K)) if x.requires_grad else None
+            K3 = K.reshape(kk, c_group, filters)
+
+            def input_gradient(lo, hi):  # images lo..hi−1: ReLU mask, then ∂x = col2im(G Wᵀ)
+                r = slice(lo * per, hi * per)
+                if relu:
+                    np.multiply(g2[r], Y2[r] > 0, out=masked[r])
+                if gxp is not None:
+                    _gemm_col2im_fill(masked[r], K3, gxp[lo:hi], window, strides, dilation, out)
+
+            _parallel(input_gradient, n, g2.size + (0 if gxp is None else gxp.size))
+            g2 = masked
+            if gxp is not None:
+                gx = gxp[_interior(X.shape, pads)]
             if kernel.requires_grad or fused and bias.requires_grad:
-                products = A.T @ g2                                          # [∂W; ∂b] when fused
+                products = np.empty((A.shape[1], filters), dtype=np.result_type(A, g2))  # [∂W; ∂b] if fused
+                _parallel(lambda lo, hi: np.matmul(A.T[lo:hi], g2, out=products[lo:hi]), A.shape[1], A.size)
                 gk = products[:kk * c_group].reshape(K.shape) if kernel.requires_grad else None
                 if fused:
                     gb = products[-1]
-            if x.requires_grad:
-                gx = _gemm_col2im(g2, K.reshape(kk, c_group, filters), Xp.shape, window, strides, dilation,
-                                  out)[_interior(X.shape, pads)]
         else:
             fg = filters // groups
+            if relu:
+                g2 = g2 * (Y.reshape(rows, filters) > 0)
             gg = g2.reshape(rows, groups, fg).transpose(1, 0, 2)            # (G, M, F_g)
             if kernel.requires_grad:
                 gwg = np.matmul(A.transpose(0, 2, 1), gg)                    # (G, Πk·C_g, F_g)
@@ -356,19 +454,21 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
             gb = _sum_rows(g2)
         return (gx, gk) if bias is None else (gx, gk, gb)
 
-    return make_result(Y, parents, backward, f"conv{rank}d")
+    return make_result(Y, parents, backward, "relu" if relu else f"conv{rank}d")
 
 
-def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1) -> Tensor:
+def conv1d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1,
+           activation: str | None = None) -> Tensor:
     """1-D convolution: x (N, T, C), kernel (k, C/groups, F). See :func:`conv`."""
     _check_rank("conv1d", kernel, 3)
-    return conv(x, kernel, bias, strides, padding, dilation_rate, groups)
+    return conv(x, kernel, bias, strides, padding, dilation_rate, groups, activation)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1) -> Tensor:
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, groups: int = 1,
+           activation: str | None = None) -> Tensor:
     """2-D convolution: x (N, H, W, C), kernel (kh, kw, C/groups, F). See :func:`conv`."""
     _check_rank("conv2d", kernel, 4)
-    return conv(x, kernel, bias, strides, padding, dilation_rate, groups)
+    return conv(x, kernel, bias, strides, padding, dilation_rate, groups, activation)
 
 
 def _check_rank(what, kernel, ndim):
@@ -527,39 +627,68 @@ def _pool_setup(what, x, pool_size, strides, padding):
 def max_pool(x, pool_size, strides=None, padding="valid") -> Tensor:
     """Max pooling over windows of ``pool_size`` (``strides`` default to ``pool_size``); 'same' pads with −∞.
 
-    Forward: a running ``maximum`` over the pool offsets. Backward: the gradient of each window goes to
-    ONE element, the first maximum in row-major window order (as PyTorch/TensorFlow pick the argmax);
-    found again in the backward pass by comparing each offset's slab with the output (a window holding
-    NaN outputs NaN and passes no gradient).
+    Forward: running maxima over the pool offsets o = 0..K−1 (row-major window order),
+    ``P_o = max(x_0, …, x_o)``, ``y = P_{K−1}``. Backward: the gradient of each window goes to ONE
+    element, the first maximum (as PyTorch/TensorFlow pick the argmax): offset o wins exactly where
+    the running maximum first reaches y, ``hit_o = [P_o = y] ∧ ¬[P_{o−1} = y]``. The prefixes are kept
+    from the forward pass when they take no more memory than the input (e.g. 2×2 windows), else
+    recomputed; a window holding NaN outputs NaN and passes no gradient (NaN ≠ NaN).
     """
     x, X, rank, window, strides, pads, out = _pool_setup("max_pool", x, pool_size, strides, padding)
     Xp = _pad(X, pads, value=-np.inf)
     slabs = [_offset_slices(offset, strides, (1,) * rank, out) for offset in _offsets(window)]
-    Y = np.array(Xp[slabs[0]])
-    for index in slabs[1:]:
-        np.maximum(Y, Xp[index], out=Y)
+    count, n = len(slabs), X.shape[0]
+    keep = (count - 1) * math.prod(out) <= math.prod(X.shape[1:-1])
+    shape = (n,) + tuple(out) + (X.shape[-1],)
+    # P_0 is a view of the input; P_1..P_{K−1} are computed (only the last, y, when not kept)
+    prefixes = [Xp[slabs[0]]] + [np.empty(shape, dtype=X.dtype) for _ in range(count - 1 if keep else 1)]
+    Y = prefixes[-1]
+
+    def forward(lo, hi):
+        if count == 1:
+            Y[lo:hi] = Xp[lo:hi][slabs[0]]
+            return
+        for number, index in enumerate(slabs[1:], start=1):
+            previous = prefixes[number - 1 if keep else min(number - 1, 1)]
+            target = prefixes[number if keep else 1]
+            np.maximum(previous[lo:hi], Xp[lo:hi][index], out=target[lo:hi])
+
+    _parallel(forward, n, Xp.size)
     overlapping = any(k > s for k, s in zip(window, strides))
     tiled = all(k == s for k, s in zip(window, strides)) and all(lo == hi == 0 for lo, hi in pads) and all(
-        n == o * s for n, o, s in zip(X.shape[1:-1], out, strides))
+        size == o * s for size, o, s in zip(X.shape[1:-1], out, strides))
 
     def backward(g):
         # every input element is written exactly once when the windows tile the input
         gxp = np.empty(Xp.shape, dtype=g.dtype) if tiled else np.zeros(Xp.shape, dtype=g.dtype)
-        if len(slabs) == 1:
-            gxp[slabs[0]] = g
-            return (gxp[_interior(X.shape, pads)],)
-        taken = np.zeros(Y.shape, dtype=bool)  # windows whose gradient has been routed already
-        hit = np.empty(Y.shape, dtype=bool)
-        for number, index in enumerate(slabs):
-            np.equal(Xp[index], Y, out=hit)
-            if number:
-                np.greater(hit, taken, out=hit)    # hit and not taken: only the first maximum counts
-            if number < len(slabs) - 1:
-                np.logical_or(taken, hit, out=taken)
-            if overlapping:
-                gxp[index] += g * hit
-            else:
-                np.multiply(g, hit, out=gxp[index])
+
+        def route(lo, hi):
+            gp, gl, yl = gxp[lo:hi], g[lo:hi], Y[lo:hi]
+            if count == 1:
+                gp[slabs[0]] = gl
+                return
+            reached, before, hit = (np.empty(yl.shape, dtype=bool) for _ in range(3))
+            running = None if keep else np.empty(yl.shape, dtype=yl.dtype)
+            for number, index in enumerate(slabs):
+                if number == count - 1:
+                    np.equal(yl, yl, out=reached)                     # P_{K−1} = y unless y is NaN
+                elif keep:
+                    np.equal(prefixes[number][lo:hi], yl, out=reached)
+                else:
+                    if number == 0:
+                        np.copyto(running, Xp[lo:hi][index])
+                    else:
+                        np.maximum(running, Xp[lo:hi][index], out=running)
+                    np.equal(running, yl, out=reached)
+                if number:
+                    np.greater(reached, before, out=hit)              # reached now, not before
+                if overlapping:
+                    gp[index] += gl * (hit if number else reached)
+                else:
+                    np.multiply(gl, hit if number else reached, out=gp[index])
+                reached, before = before, reached
+
+        _parallel(route, n, gxp.size)
         return (gxp[_interior(X.shape, pads)],)
 
     return make_result(Y, (x,), backward, f"max_pool{rank}d")

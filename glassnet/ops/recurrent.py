@@ -16,12 +16,17 @@ already-scaled keep masks multiplying xₜ (before W) and hₜ₋₁ (before Ū)
 per sequence; ``go_backwards``: the sequence is processed from its last step, and outputs come out
 in processing order (Keras).
 
-Speed: the input projection [x | 1]·[W; b] of all T steps is one GEMM before the loop; the loop over
-time (inherent; never over samples) does one (N, U)·(U, G·U) GEMM and a few in-place element-wise
-kernels on time-major, cache-sized slices per step. The backward pass runs the loop in reverse
-(backpropagation through time), storing the pre-activation gradients ∂A of every step; then one GEMM
-[x | h | 1]ᵀ·∂A over all steps gives ∂W, ∂Ū and ∂b together, and one more gives ∂x. The LSTM with the
-default activations evaluates its four gates with one tanh (σ(a) = (1 + tanh(a/2))/2).
+Speed. Inside the ops everything is stored FEATURE-MAJOR and time-major, (T, rows, N): a step's
+state is a contiguous (U, N) block and each gate is a contiguous (U, N) block of the step's (G·U, N)
+pre-activations, so every per-step element-wise kernel runs on contiguous memory (NumPy is several
+times slower on the (N, U) column slices of a batch-major layout: 7 µs instead of 1.5 µs for a 64×64
+block). One array XH (T+1, F+1+U, N) holds the columns [x̃ₜ; 1; h̃ₜ₋₁] of every step: the input
+projection [W; b]ᵀ·[x̃; 1] of all steps is computed before the loop, the loop over time (inherent;
+never over samples) does one Ūᵀ·h̃ GEMM per step, and after the backward loop Σₜ XH[t]·∂A[t]ᵀ gives
+∂W, ∂b and ∂Ū together (∂x: one batched GEMM W·∂A). Backpropagation through time stores the
+pre-activation gradients ∂A of every step. The LSTM with the default activations evaluates its four
+gates with one tanh (σ(a) = (1 + tanh(a/2))/2). The whole op runs with ONE BLAS thread
+(:class:`_SingleThreadedBlas`): its GEMMs are too small for a threaded BLAS to pay off.
 Activations with a fused kernel: ``FUSED_ACTIVATIONS``; other activations use the ``*_composed``
 versions — the same cells written with glassnet ops, which are also the reference the fused ops are
 checked against.
@@ -29,13 +34,155 @@ checked against.
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from ..tensor import Tensor, make_result
+from .. import backend
+from ..tensor import Tensor, is_grad_enabled, make_result
 from . import nonlinear
 from .elementwise import add, as_float_tensor, multiply, subtract, where
 from .linalg import dense, matmul
 from .shape import getitem, stack
+
+
+# ------------------------------------------------------------------ BLAS threads
+class _SingleThreadedBlas:
+    """``with SINGLE_THREADED_BLAS:`` runs its block with OpenBLAS limited to one thread.
+
+    A recurrence does T tiny GEMMs ((G·U, U)·(U, N)); on those a threaded OpenBLAS spends more time
+    waking and synchronising threads than computing (64×64×256 on 2 cores: 45 µs with 2 threads, 26 µs
+    with 1; much worse when another process is busy). The library is NumPy's OpenBLAS, found among the
+    shared objects of the process (or next to NumPy) and driven with its own
+    ``openblas_set_num_threads`` through ctypes; leaving the block restores the previous count. The
+    context is re-entrant and thread-safe (the count is process-wide: the first entry saves it, the
+    last exit restores it). Without an OpenBLAS (another BLAS, another platform) it does nothing.
+    ``enabled = False`` switches it off.
+    """
+
+    _NAMES = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+              ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+              ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+              ("openblas_set_num_threads", "openblas_get_num_threads"))
+
+    def __init__(self):
+        self.enabled = True
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = None
+        self._api = None
+        self._searched = False
+        self._entries = threading.local()  # per thread: did each open entry limit the threads?
+
+    @staticmethod
+    def _candidates() -> list:
+        paths = []
+        try:  # Linux: the libraries already mapped into this process
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    fields = line.split(maxsplit=5)
+                    if len(fields) == 6 and "openblas" in os.path.basename(fields[5]).lower():
+                        paths.append(fields[5].strip())
+        except OSError:
+            pass
+        numpy_dir = os.path.dirname(np.__file__)
+        for pattern in (numpy_dir + ".libs", os.path.join(numpy_dir, ".dylibs")):
+            paths += sorted(glob.glob(os.path.join(pattern, "*openblas*")))
+        return list(dict.fromkeys(paths))
+
+    def _functions(self):
+        """(set, get) of NumPy's OpenBLAS, or None."""
+        if not self._searched:
+            self._searched = True
+            for path in self._candidates():
+                try:
+                    lib = ctypes.CDLL(path)
+                except OSError:
+                    continue
+                for set_name, get_name in self._NAMES:
+                    setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
+                    if setter is not None and getter is not None:
+                        setter.argtypes, setter.restype = [ctypes.c_int], None
+                        getter.argtypes, getter.restype = [], ctypes.c_int
+                        self._api = (setter, getter)
+                        return self._api
+        return self._api
+
+    def threads(self) -> int | None:
+        """OpenBLAS's current thread count (None when it was not found)."""
+        api = self._functions()
+        return None if api is None else int(api[1]())
+
+    def __enter__(self):
+        entered = False
+        api = self._functions() if self.enabled else None
+        if api is not None:
+            with self._lock:
+                if self._depth == 0:
+                    self._saved = int(api[1]())
+                    if self._saved != 1:
+                        api[0](1)
+                self._depth += 1
+            entered = True
+        self._entries.__dict__.setdefault("stack", []).append(entered)
+        return self
+
+    def __exit__(self, *exc):
+        if self._entries.stack.pop():
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._saved != 1:
+                    self._api[0](self._saved)
+        return False
+
+
+SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+# ------------------------------------------------------------------ a helper thread
+class _Done:
+    """The result of work that ran at once (the interface of a ``concurrent.futures.Future``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Background:
+    """``submit(fn, *args)`` runs work that is off a recurrence's critical path — a piece of the backward
+    coefficients during the forward loop, a piece of the weight gradient during the backward loop — on
+    ONE helper thread, while the loop goes on. NumPy releases the GIL inside its kernels and GEMMs, so
+    the two run on two cores; each piece is a few large calls, so the threads rarely wait for the GIL.
+    With fewer than two threads (``backend.num_threads()``) or ``enabled = False`` the work runs at once.
+    Results come back through ``.result()`` (which re-raises the piece's exception).
+    """
+
+    def __init__(self):
+        self.enabled = True
+        self._executor = None
+        self._pid = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn, *args):
+        if not self.enabled or backend.num_threads() < 2:
+            return _Done(fn(*args))
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():  # (a forked child has no thread)
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glassnet-recurrent")
+                self._pid = os.getpid()
+            executor = self._executor
+        return executor.submit(fn, *args)
+
+
+BACKGROUND = _Background()
 
 
 # ------------------------------------------------------------------ activation kernels (in place)
@@ -86,12 +233,24 @@ def _kernel(name):
                          f"{sorted(FUSED_ACTIVATIONS)} (use the *_composed op for others).") from None
 
 
+def _sum_outer(A, B):
+    """Σₜ A[t]·B[t]ᵀ for A (T, K, N), B (T, R, N): the (K, R) weight gradient of feature-major steps."""
+    return np.matmul(B, A.transpose(0, 2, 1)).sum(axis=0).T
+
+
 # ------------------------------------------------------------------ shared plumbing
 class _Sequence:
-    """The arrays every fused cell needs, time-major (T, N, ·) so that each step's slice is contiguous."""
+    """The arrays every fused cell needs, feature-major and time-major (T, rows, N).
+
+    ``XH`` (T+1, U+F+1, N): the columns [h̃ₜ₋₁; x̃ₜ; 1] of step t (x̃ after input dropout, h̃ after
+    recurrent dropout); ``HD`` = its rows h̃, ``XA`` = its rows [x̃; 1], and ``H`` (T+1, U, N) the states
+    (the same view as HD without recurrent dropout); H[0] is the initial state. ``blocks`` (T+1, E+1, U, N)
+    is ``extra_blocks`` = E blocks a cell may keep right before hₜ₋₁, then hₜ₋₁ (one record, so that one
+    NumPy call can span them). Masks and dropout masks are transposed to broadcast against (rows, N).
+    """
 
     def __init__(self, x, kernel, recurrent_kernel, bias, states, mask, input_dropout, recurrent_dropout,
-                 go_backwards, gates):
+                 go_backwards, gates, extra_blocks=0):
         self.x = as_float_tensor(x)
         X = self.x.data
         if X.ndim != 3:
@@ -108,33 +267,47 @@ class _Sequence:
         if self.T == 0:
             raise ValueError("recurrent op: the sequences have no time steps (shape "
                              f"{X.shape}); at least one step is needed.")
+        T, N, F, u = self.T, self.N, self.F, self.units
         self.go_backwards = bool(go_backwards)
-        xt = X.transpose(1, 0, 2)
-        if self.go_backwards:
-            xt = xt[::-1]
-        self.dmask = None if input_dropout is None else np.asarray(input_dropout, dtype=self.dtype)
-        # xa = [x̃ₜ | 1] rows (T, N, F+1): the input projection x̃W + b is then one GEMM with [W; b]
-        self.xa = np.empty((self.T, self.N, self.F + 1), dtype=self.dtype)
-        if self.dmask is not None:
-            np.multiply(xt, self.dmask, out=self.xa[:, :, :self.F])
-        else:
-            self.xa[:, :, :self.F] = xt
-        self.xa[:, :, self.F] = 1.0
-        self.xt = self.xa[:, :, :self.F]  # x̃ (T, N, F), time-major, after input dropout
-        self.rmask = None if recurrent_dropout is None else np.asarray(recurrent_dropout, dtype=self.dtype)
-        self.states = [None if s is None else as_float_tensor(s) for s in states]
         self.keep = None
         if mask is not None:
             m = np.asarray(getattr(mask, "data", mask), dtype=bool)
-            if m.shape != (self.N, self.T):
-                raise ValueError(f"recurrent op: mask should have shape {(self.N, self.T)}, got {m.shape}.")
+            if m.shape != (N, T):
+                raise ValueError(f"recurrent op: mask should have shape {(N, T)}, got {m.shape}.")
             m = m.T[::-1] if self.go_backwards else m.T
-            self.keep = np.ascontiguousarray(m)[:, :, None]  # (T, N, 1) bool, in processing order
+            self.keep = np.ascontiguousarray(m)[:, None, :]  # (T, 1, N) bool, in processing order
             self.skip = ~self.keep
             self.keep_f = self.keep.astype(self.dtype)
             self.skip_f = self.skip.astype(self.dtype)
+        self.states = [None if s is None else as_float_tensor(s) for s in states]
+        self.dmask = None if input_dropout is None else np.asarray(input_dropout, dtype=self.dtype).T  # (F, N)
+        self.rmask = None if recurrent_dropout is None else np.ascontiguousarray(
+            np.asarray(recurrent_dropout, dtype=self.dtype).T)  # (U, N)
+        xt = X.transpose(1, 2, 0)  # (T, F, N)
+        if self.go_backwards:
+            xt = xt[::-1]
+        K, e = u + F + 1, extra_blocks * u
+        # the records: [``extra_blocks`` (U, N) blocks of the cell's own; hₜ₋₁; x̃ₜ; 1]
+        records = np.empty((T + 1, e + K, N), dtype=self.dtype)
+        if self.dmask is not None:
+            np.multiply(xt, self.dmask, out=records[:T, e + u:e + u + F])
+        else:
+            records[:T, e + u:e + u + F] = xt
+        records[T, e + u:e + u + F] = 0.0
+        records[:, e + K - 1] = 1.0
+        self.blocks = records[:, :e + u].reshape(T + 1, extra_blocks + 1, u, N)  # [extra..., hₜ₋₁] per step
+        self.H = records[:, e:e + u]
+        if self.rmask is None:
+            self.XH = records[:, e:]
+        else:  # the GEMM inputs hold h̃ = h⊙m̄, the records the states h
+            self.XH = np.empty((T + 1, K, N), dtype=self.dtype)
+            self.XH[:, u:] = records[:, e + u:]
+        self.HD, self.XA = self.XH[:, :u], self.XH[:, u:]
+        self.H[0] = self.initial(0).T
+        self.drop_state(0)
 
     def initial(self, index):
+        """Initial state ``index`` batch-major (N, U) (zeros when not given)."""
         s = self.states[index]
         if s is None:
             return np.zeros((self.N, self.units), dtype=self.dtype)
@@ -143,58 +316,55 @@ class _Sequence:
                              f"got {s.data.shape}.")
         return s.data
 
+    def weights(self, W, b=None):
+        """[W; b]ᵀ (G·U, F+1), contiguous, in the working dtype (no bias: a zero column): XA's rows."""
+        Wb = np.empty((W.shape[1], self.F + 1), dtype=self.dtype)
+        Wb[:, :self.F] = W.T
+        Wb[:, self.F] = 0.0 if b is None else b
+        return Wb
+
     def project_inputs(self, W, b):
-        """x̃·W + b for every step at once, one GEMM [x̃ | 1]·[W; b]: (T, N, G·U)."""
-        Wb = np.empty((self.F + 1, W.shape[1]), dtype=self.dtype)
-        Wb[:self.F] = W
-        Wb[self.F] = 0.0 if b is None else b
-        return (self.xa.reshape(self.T * self.N, self.F + 1) @ Wb).reshape(self.T, self.N, -1)
+        """[W; b]ᵀ·[x̃ₜ; 1] for every step at once: (T, G·U, N)."""
+        return np.matmul(self.weights(W, b), self.XA[:self.T])
 
-    def workspace(self):
-        """``XH`` (T+1, N, F+U+1) holding rows [x̃ₜ | h̃ₜ₋₁ | 1] — so that ONE GEMM XHᵀ·∂A gives ∂W, ∂Ū and ∂b —
-        its view ``HD`` (T+1, N, U) of the recurrent inputs h̃ = h⊙(recurrent dropout mask), and ``H``,
-        the states (the same view as HD when there is no recurrent dropout). H[0] is the initial state."""
-        T, N, F, u = self.T, self.N, self.F, self.units
-        width = -(-(F + u + 1) // 16) * 16  # rows padded to 64 bytes (float32) for aligned per-step slices
-        XH = np.zeros((T + 1, N, width), dtype=self.dtype)
-        XH[:T, :, :F] = self.xt
-        XH[:, :, F + u] = 1.0
-        HD = XH[:, :, F:F + u]
-        H = HD if self.rmask is None else np.empty((T + 1, N, u), dtype=self.dtype)
-        H[0] = self.initial(0)
-        self.drop_state(H, HD, 0)
-        return XH, HD, H
-
-    def drop_state(self, H, HD, t):
+    def drop_state(self, t):
         if self.rmask is not None:
-            np.multiply(H[t], self.rmask, out=HD[t])
+            np.multiply(self.H[t], self.rmask, out=self.HD[t])
 
     def mask_step(self, t, new, previous):
         """Masked steps keep the previous state: new ← previous where step t is padding."""
         if self.keep is not None:
             np.copyto(new, previous, where=self.skip[t])
 
-    def weight_grads(self, XH, DA, scale=None):
-        """(∂W, ∂Ū, ∂b) = XHᵀ·DA split by rows (times a per-column ``scale``), one GEMM for all steps."""
-        T, N, F, u = self.T, self.N, self.F, self.units
-        if not (self.kernel.requires_grad or self.recurrent_kernel.requires_grad
-                or (self.bias is not None and self.bias.requires_grad)):
+    def needs_weight_grads(self) -> bool:
+        return (self.kernel.requires_grad or self.recurrent_kernel.requires_grad
+                or (self.bias is not None and self.bias.requires_grad))
+
+    def weight_grads(self, DA, scale=None, G=None):
+        """(∂W, ∂b, ∂Ū) = Σₜ XH[t]·DA[t]ᵀ split by rows (times a per-column ``scale``): one batched GEMM
+        (or ``G``, that sum accumulated already)."""
+        if not self.needs_weight_grads():
             return None, None, None
-        G = XH[:T].reshape(T * N, -1).T @ DA.reshape(T * N, -1)
+        u, F = self.units, self.F
+        if G is None:
+            G = _sum_outer(self.XH[:self.T], DA)
         if scale is not None:
-            G *= scale
-        return G[:F], G[F:F + u], G[F + u]
+            G = G * scale
+        return G[u:u + F], G[u + F], G[:u]
 
     def input_grad(self, DA, W):
-        """∂x from the stacked pre-activation gradients DA (T, N, G·U) of the input projection x̃·W."""
+        """∂x (N, T, F) from the pre-activation gradients DA (T, G·U, N) of the input projection (x̃·W)ᵀ."""
         if not self.x.requires_grad:
             return None
-        gx = (DA.reshape(self.T * self.N, -1) @ W.T).reshape(self.T, self.N, self.F)
+        return self.input_grad_from(np.matmul(np.ascontiguousarray(W, dtype=self.dtype), DA))
+
+    def input_grad_from(self, gx):
+        """∂x (N, T, F) from ∂x̃ feature-major (T, F, N) (in place)."""
         if self.dmask is not None:
             gx *= self.dmask
         if self.go_backwards:
             gx = gx[::-1]
-        return np.ascontiguousarray(gx.transpose(1, 0, 2))
+        return np.ascontiguousarray(gx.transpose(2, 0, 1))
 
     def parents(self) -> tuple:
         parents = [self.x, self.kernel, self.recurrent_kernel]
@@ -203,23 +373,25 @@ class _Sequence:
         return tuple(parents + [s for s in self.states if s is not None])
 
     def pack_grads(self, gx, gW, gU, gb, gstates):
+        """The gradients in parent order; the state gradients come feature-major (U, N)."""
         grads = [gx, gW, gU]
         if self.bias is not None:
             grads.append(gb)
-        grads += [g for s, g in zip(self.states, gstates) if s is not None]
+        grads += [g.T.copy() for s, g in zip(self.states, gstates) if s is not None]
         return tuple(grads)
 
-    def output(self, H, return_sequences):
+    def output(self, return_sequences):
         """Every hₜ batch-major (N, T, U), or the last one (N, U)."""
         if return_sequences:
-            return np.ascontiguousarray(H[1:].transpose(1, 0, 2))
-        return np.array(H[self.T])
+            return np.ascontiguousarray(self.H[1:].transpose(2, 0, 1))
+        return self.H[self.T].T.copy()
 
     def seed(self, g, return_sequences):
-        """(per-step output gradients (T, N, U) or None, ∂L/∂h_T to start from)."""
+        """(per-step output gradients (T, U, N) or None, ∂L/∂h_T (U, N) to start from), feature-major."""
         if return_sequences:
-            return g.transpose(1, 0, 2), np.zeros((self.N, self.units), dtype=self.dtype)
-        return None, np.array(g, dtype=self.dtype)
+            return (np.ascontiguousarray(np.asarray(g, dtype=self.dtype).transpose(1, 2, 0)),
+                    np.zeros((self.units, self.N), dtype=self.dtype))
+        return None, np.array(np.asarray(g).T, dtype=self.dtype)
 
 
 # ------------------------------------------------------------------ SimpleRNN
@@ -231,178 +403,257 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=
     forward_act, derivative = _kernel(activation)
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout, recurrent_dropout,
                     go_backwards, 1)
-    W, U = kernel.data, recurrent_kernel.data
-    T, N, u = seq.T, seq.N, seq.units
-    Y = seq.project_inputs(W, None if bias is None else bias.data)  # becomes the cell outputs φ(a)
-    XH, HD, H = seq.workspace()
-    rec = np.empty((N, u), dtype=seq.dtype)
-    for t in range(T):
-        a = Y[t]
-        np.matmul(HD[t], U, out=rec)
-        a += rec
-        forward_act(a)
-        H[t + 1] = a
-        seq.mask_step(t, H[t + 1], H[t])
-        seq.drop_state(H, HD, t + 1)
+    T, N, u, dtype = seq.T, seq.N, seq.units, seq.dtype
+    U = np.asarray(recurrent_kernel.data, dtype=dtype)
+    H, HD = seq.H, seq.HD
+    with SINGLE_THREADED_BLAS:
+        A = seq.project_inputs(kernel.data, None if bias is None else bias.data)  # (T, U, N)
+        UT = np.ascontiguousarray(U.T)
+        for t in range(T):
+            h = H[t + 1]
+            np.matmul(UT, HD[t], out=h)
+            h += A[t]
+            forward_act(h)  # at a masked step H[t+1] is overwritten below; its ∂ is masked out too
+            seq.mask_step(t, h, H[t])
+            seq.drop_state(t + 1)
 
     def backward(g):
-        gH, dh = seq.seed(g, return_sequences)
-        DA = np.empty_like(Y)
-        UT = np.ascontiguousarray(U.T)
-        dh_next, carry = np.empty_like(dh), np.empty_like(dh)
-        for t in range(T - 1, -1, -1):
-            if gH is not None:
-                dh += gH[t]
-            da = DA[t]
-            if seq.keep is not None:
-                np.multiply(dh, seq.keep_f[t], out=da)
-            else:
-                np.copyto(da, dh)
-            if derivative is not None:
-                da *= derivative(Y[t])                         # ∂a = ∂h·φ'(a)
-            np.matmul(da, UT, out=dh_next)
-            if seq.rmask is not None:
-                dh_next *= seq.rmask
-            if seq.keep is not None:                           # padding passes ∂h straight through
-                np.multiply(dh, seq.skip_f[t], out=carry)
-                dh_next += carry
-            dh, dh_next = dh_next, dh
-        gW, gU, gb = seq.weight_grads(XH, DA)
-        return seq.pack_grads(seq.input_grad(DA, W), gW, gU, gb, [dh])
+        with SINGLE_THREADED_BLAS:
+            gH, dh = seq.seed(g, return_sequences)
+            DA = np.empty((T, u, N), dtype=dtype)
+            dh_next, carry = np.empty_like(dh), np.empty_like(dh)
+            for t in range(T - 1, -1, -1):
+                if gH is not None:
+                    dh += gH[t]
+                da = DA[t]
+                if seq.keep is not None:
+                    np.multiply(dh, seq.keep_f[t], out=da)
+                else:
+                    np.copyto(da, dh)
+                if derivative is not None:
+                    da *= derivative(H[t + 1])                 # ∂a = ∂h·φ'(a) (masked steps: ∂a = 0)
+                np.matmul(U, da, out=dh_next)
+                if seq.rmask is not None:
+                    dh_next *= seq.rmask
+                if seq.keep is not None:                       # padding passes ∂h straight through
+                    np.multiply(dh, seq.skip_f[t], out=carry)
+                    dh_next += carry
+                dh, dh_next = dh_next, dh
+            gW, gb, gU = seq.weight_grads(DA)
+            return seq.pack_grads(seq.input_grad(DA, kernel.data), gW, gU, gb, [dh])
 
-    return make_result(seq.output(H, return_sequences), seq.parents(), backward, "simple_rnn")
+    return make_result(seq.output(return_sequences), seq.parents(), backward, "simple_rnn")
 
 
 # ------------------------------------------------------------------ LSTM
+# Gate blocks inside the op, as permutations of the Keras blocks (i, f, c̃, o): the forward GEMM yields
+# (i, f, o, c̃) — the σ gates contiguous, c̃ last; ∂A is stored (c̃, i, f, o).
+_LSTM_FORWARD_ORDER = (0, 1, 3, 2)
+_LSTM_BACKWARD_ORDER = (2, 0, 1, 3)
+# The per-step blocks of E, the backward's coefficients (see ``lstm``)
+_E_F, _E_WC, _E_WI, _E_WF, _E_WO, _E_B = range(6)
+_CHUNK = 8  # steps per piece of off-critical-path work (E, weight and input gradients)
+
+
+def _block_columns(order, u):
+    return np.concatenate([np.arange(k * u, (k + 1) * u) for k in order])
+
+
+def _lstm_coefficients(E, gates, values, records, t0, t1):
+    """E[t0:t1] for σ/tanh, from the gates [i f o], the tanh values ``values`` [tᵢ t_f t_o c̃ cₜ₋₁ φ(cₜ)]
+    and the records [i⊙c̃, f⊙cₜ₋₁, hₜ] of those steps: 2·[W_i W_f W_o] = (1 − t)⊙[i⊙c̃, f⊙cₜ₋₁, h],
+    W_c̃ = i − (i⊙c̃)⊙c̃, B = o − h⊙φ(c) — five kernels for the whole piece."""
+    e, s, v, r = E[t0:t1], gates[t0:t1], values[t0:t1], records[t0 + 1:t1 + 1]
+    np.copyto(e[:, _E_F], s[:, 1])
+    one_minus_t = np.subtract(1.0, v[:, 0:3])
+    np.multiply(one_minus_t, r[:, 0:3], out=e[:, _E_WI:_E_WO + 1])
+    products = np.multiply(r[:, 0:3:2], v[:, 3:6:2])               # [i⊙c̃⊙c̃, h⊙φ(c)]
+    np.subtract(s[:, 0:3:2], products, out=e[:, _E_WC:_E_B + 1:4])
+
+
+def _outer_piece(XH, DA, t0, t1):
+    """Σₜ XH[t]·DA[t]ᵀ over t0 ≤ t < t1 (one batched GEMM)."""
+    with SINGLE_THREADED_BLAS:
+        return _sum_outer(XH[t0:t1], DA[t0:t1])
+
+
+def _input_grad_piece(W, DA, out, t0, t1):
+    with SINGLE_THREADED_BLAS:
+        np.matmul(W, DA[t0:t1], out=out[t0:t1])
+
+
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None, mask=None, input_dropout=None,
          recurrent_dropout=None, go_backwards: bool = False, activation: str = "tanh",
          recurrent_activation: str = "sigmoid", return_sequences: bool = True):
     """The LSTM over the sequence. Returns ``(h, c_last)``: h is every hₜ (N, T, U) in processing order,
-    or only the last one (N, U) when ``return_sequences=False``; c_last is the final carry (N, U)."""
+    or only the last one (N, U) when ``return_sequences=False``; c_last is the final carry (N, U).
+
+    Backpropagation through time is arranged so that the backward loop does three element-wise kernels
+    and one GEMM per step: when a gradient will be needed, the forward pass also produces, per step,
+    E = [f, W_c̃, W_i, W_f, W_o, B] with B = o⊙φ'(c) and W = the gate's partner times the derivative of
+    the gate (W_c̃ = i⊙φ'(c̃), W_i = c̃⊙σ'(i), W_f = cₜ₋₁⊙σ'(f), W_o = φ(c)⊙σ'(o)); backwards,
+
+        [∂A_o, q] = ∂h⊙[W_o, B],  ∂c ← ∂c + q,  [∂cₜ₋₁, ∂A_c̃, ∂A_i, ∂A_f] = ∂c⊙[f, W_c̃, W_i, W_f],
+        ∂hₜ₋₁ = Ū·∂A.
+
+    With the default activations (σ, tanh) the σ rows of the weights are halved so that ONE tanh gives
+    all four gates (σ(a) = (1 + t)/2, t = tanh(a/2)): the forward loop does one GEMM and seven
+    kernels per step, and E comes from values it computed anyway (:func:`_lstm_coefficients`, for
+    pieces of steps, on the helper thread when there is a second core); the factors 1/2 are folded
+    into Ū and the weight gradients. One kernel spans several (U, N) blocks at once: the blocks sit at
+    regular positive strides in the per-step records ([i⊙c̃, f⊙cₜ₋₁, hₜ, x̃ₜ₊₁, 1], see
+    ``_Sequence.blocks``), in the stored values and in E.
+    """
     act, act_derivative = _kernel(activation)
     ract, ract_derivative = _kernel(recurrent_activation)
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout,
-                    recurrent_dropout, go_backwards, 4)
-    u, T, N, dtype = seq.units, seq.T, seq.N, seq.dtype
-    # Internally the gate blocks are reordered (i, f, o, c̃) so the three σ gates are one contiguous block.
-    perm = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
-    W, U = kernel.data[:, perm], recurrent_kernel.data[:, perm]
-    b = None if bias is None else bias.data[perm]
-    # σ(a) = (1 + tanh(a/2))/2: with σ gates and φ = tanh, the σ columns of W, Ū, b are halved so that ONE
-    # tanh over the whole (N, 4U) row computes every gate; the σ gates are then 0.5·t + 0.5, and
-    # σ'(a) = (1 − t²)/4, tanh'(a) = 1 − t² — one formula for the four blocks times a column ``scale``.
+                    recurrent_dropout, go_backwards, 4, extra_blocks=2)
+    u, T, N, F, dtype = seq.units, seq.T, seq.N, seq.F, seq.dtype
     fast = recurrent_activation == "sigmoid" and activation == "tanh"
-    scale = None
+    forward_columns = _block_columns(_LSTM_FORWARD_ORDER, u)
+    # [Ū; W; b]ᵀ in the forward block order: ONE GEMM per step gives every pre-activation from [h̃; x̃; 1]
+    WT = np.empty((4 * u, u + F + 1), dtype=dtype)
+    WT[:, :u] = np.asarray(recurrent_kernel.data, dtype=dtype)[:, forward_columns].T
+    WT[:, u:u + F] = np.asarray(kernel.data, dtype=dtype)[:, forward_columns].T
+    WT[:, u + F] = 0.0 if bias is None else np.asarray(bias.data, dtype=dtype)[forward_columns]
     if fast:
-        half = np.full(4 * u, 0.5, dtype=dtype)
-        half[3 * u:] = 1.0
-        scale = half * half  # 1/4 on the σ columns, 1 on c̃
-        W, U, b = W * half, U * half, None if b is None else b * half  # from here on: the halved weights
-    Z = seq.project_inputs(W, b)  # (T, N, 4U): pre-activations, then activations (fast: the tanh values)
-    S = np.empty((T, N, 3 * u), dtype=dtype) if fast else Z  # the σ gates [i f o]; c̃ is Z[..., 3U:]
-    XH, HD, H = seq.workspace()
-    C = np.empty((T + 1, N, u), dtype=dtype)
-    C[0] = seq.initial(1)
-    PC = np.empty((T, N, u), dtype=dtype)  # φ(cₜ)
-    rec = np.empty((N, 4 * u), dtype=dtype)
-    ig = np.empty((N, u), dtype=dtype)
-    for t in range(T):
-        a = Z[t]
-        np.matmul(HD[t], U, out=rec)
-        a += rec
-        if fast:
-            np.tanh(a, out=a)
-            s = S[t]
-            np.multiply(a[:, :3 * u], 0.5, out=s)
-            s += 0.5
-        else:
-            ract(a[:, :3 * u])
-            act(a[:, 3 * u:])
-            s = a
-        c = C[t + 1]
-        np.multiply(s[:, u:2 * u], C[t], out=c)                  # f⊙cₜ₋₁
-        np.multiply(s[:, :u], a[:, 3 * u:], out=ig)              # i⊙c̃
-        c += ig
-        seq.mask_step(t, c, C[t])
-        pc = PC[t]
-        if fast:
-            np.tanh(c, out=pc)
-        else:
-            np.copyto(pc, c)
-            act(pc)
-        np.multiply(s[:, 2 * u:3 * u], pc, out=H[t + 1])         # o⊙φ(cₜ)
-        seq.mask_step(t, H[t + 1], H[t])
-        seq.drop_state(H, HD, t + 1)
-
+        WT[:3 * u] *= 0.5  # σ(a) = (1 + tanh(a/2))/2
+    training = is_grad_enabled() and any(p.requires_grad for p in seq.parents())
+    masked = seq.keep is not None
+    XH, H, records = seq.XH, seq.H, seq.blocks       # records[t+1] = [i⊙c̃, f⊙cₜ₋₁, hₜ] of step t
+    # per step: [i f o c̃ (activations; fast: the tanh values) | cₜ₋₁ | φ(cₜ)]; cₜ goes to values[t+1, 4]
+    values = np.empty((T + 1 if training else 2, 6, u, N), dtype=dtype)
+    values[0, 4] = seq.initial(1).T
+    pre = values.reshape(len(values), 6 * u, N)[:, :4 * u]  # the GEMM writes the pre-activations there
+    S = np.empty((T if training else 1, 3, u, N), dtype=dtype)  # the σ gates [i f o]
+    E = np.empty((T, 6, u, N), dtype=dtype) if training else None
+    pieces = []
+    with SINGLE_THREADED_BLAS:
+        for t in range(T):
+            k, k_next = (t, t + 1) if training else (t % 2, 1 - t % 2)
+            v, v_next, gates, a = values[k], values[k_next], S[t if training else 0], pre[k]
+            np.matmul(WT, XH[t], out=a)
+            if fast:
+                np.tanh(a, out=a)
+                np.multiply(v[0:3], 0.5, out=gates)
+                np.add(gates, 0.5, out=gates)
+            else:
+                ract(a[:3 * u])
+                act(a[3 * u:])
+                np.copyto(gates, v[0:3])
+            record = records[t + 1]
+            np.multiply(gates[0:2], v[3:5], out=record[0:2])  # [i⊙c̃, f⊙cₜ₋₁]
+            c = v_next[4]
+            np.add(record[0], record[1], out=c)              # cₜ
+            if masked:                                       # padding keeps the previous state
+                np.copyto(c, v[4], where=seq.skip[t])
+            if fast:
+                np.tanh(c, out=v[5])
+            else:
+                np.copyto(v[5], c)
+                act(v[5])
+            np.multiply(gates[2], v[5], out=record[2])       # hₜ = o⊙φ(cₜ)
+            if masked:
+                np.copyto(record[2], H[t], where=seq.skip[t])
+            seq.drop_state(t + 1)
+            if training and fast and ((t + 1) % _CHUNK == 0 or t + 1 == T):
+                start = t + 1 - ((t + 1) % _CHUNK or _CHUNK)
+                pieces.append(BACKGROUND.submit(_lstm_coefficients, E, S, values, records, start, t + 1))
+    c_last = (values[T] if training else values[T % 2])[4].T
     if return_sequences:
         packed = np.empty((N, T + 1, u), dtype=dtype)
-        packed[:, :T] = H[1:].transpose(1, 0, 2)
-        packed[:, T] = C[T]
+        packed[:, :T] = H[1:].transpose(2, 0, 1)
+        packed[:, T] = c_last
     else:
-        packed = np.stack([H[T], C[T]], axis=1)  # (N, 2, U)
+        packed = np.stack([H[T].T, c_last], axis=1)  # (N, 2, U)
+    if not training:
+        return _lstm_outputs(make_result(packed, seq.parents(), None, "lstm"), T, return_sequences)
+
+    backward_columns = _block_columns(_LSTM_BACKWARD_ORDER, u)
+    # ∂A = (stored ∂A)·scale: the fast E holds 2·W for the σ gates
+    scale = np.repeat(np.array([1.0, 0.5, 0.5, 0.5] if fast else [1.0] * 4, dtype=dtype), u)
+    state = {"prepared": False}
+
+    def prepare():
+        """Wait for the pieces of E (fast), or compute E from the stored activations (the derivatives of
+        other activations are functions of their outputs)."""
+        if fast:
+            for piece in pieces:
+                piece.result()
+        else:
+            d_act = (lambda y: 1.0) if act_derivative is None else act_derivative
+            d_gates = np.broadcast_to(1.0 if ract_derivative is None else ract_derivative(S), S.shape)
+            cc, cp, pc = values[:T, 3], values[:T, 4], values[:T, 5]
+            np.copyto(E[:, _E_F], S[:, 1])
+            np.multiply(S[:, 0], d_act(cc), out=E[:, _E_WC])
+            np.multiply(cc, d_gates[:, 0], out=E[:, _E_WI])
+            np.multiply(cp, d_gates[:, 1], out=E[:, _E_WF])
+            np.multiply(pc, d_gates[:, 2], out=E[:, _E_WO])
+            np.multiply(S[:, 2], d_act(pc), out=E[:, _E_B])
+        state["prepared"] = True
 
     def backward(g):
-        # DA[t] = ∂L/∂(pre-activations of step t) / scale, blocks (i, f, o, c̃); the scale is applied to the
-        # weight gradients at the end and folded into Ūᵀ for the recurrence.
-        if return_sequences:
-            gH, dh = seq.seed(g[:, :T], True)
-            dc = np.array(g[:, T], dtype=dtype)
-        else:
-            gH, dh = seq.seed(g[:, 0], False)
-            dc = np.array(g[:, 1], dtype=dtype)
-        DA = np.empty_like(Z)
-        UT = np.ascontiguousarray((U * half).T if fast else U.T)  # (Ū·scale)ᵀ with the original Ū = U/half
-        dh_next, q = np.empty_like(dh), np.empty_like(dh)
-        d = np.empty((N, 4 * u), dtype=dtype)
-        masked = seq.keep is not None
-        for t in range(T - 1, -1, -1):
-            if gH is not None:
-                dh += gH[t]
-            if masked:                                           # only real steps reach the new h and c
-                dhn, dcn = dh * seq.keep_f[t], dc * seq.keep_f[t]
-                dc *= seq.skip_f[t]
+        with SINGLE_THREADED_BLAS:
+            if not state["prepared"]:
+                prepare()
+            if return_sequences:
+                gH, dh = seq.seed(g[:, :T], True)
+                dc = np.array(g[:, T].T, dtype=dtype)
             else:
-                dhn, dcn = dh, dc
-            s, cc, da = S[t], Z[t, :, 3 * u:], DA[t]
-            np.multiply(dhn, PC[t], out=da[:, 2 * u:3 * u])      # ∂o = ∂h·φ(c)
-            if fast:                                             # ∂c += ∂h·o·φ'(c)
-                np.square(PC[t], out=q)
-                np.subtract(1.0, q, out=q)
-            else:
-                q[...] = 1.0 if act_derivative is None else act_derivative(PC[t])
-            q *= s[:, 2 * u:3 * u]
-            q *= dhn
-            dcn += q
-            np.multiply(dcn, cc, out=da[:, :u])                  # ∂i = ∂c·c̃
-            np.multiply(dcn, C[t], out=da[:, u:2 * u])           # ∂f = ∂c·cₜ₋₁
-            np.multiply(dcn, s[:, :u], out=da[:, 3 * u:])        # ∂c̃ = ∂c·i
-            if fast:
-                np.square(Z[t], out=d)
-                np.subtract(1.0, d, out=d)
-                da *= d
-            else:
-                if ract_derivative is not None:
-                    da[:, :3 * u] *= ract_derivative(s[:, :3 * u])
-                if act_derivative is not None:
-                    da[:, 3 * u:] *= act_derivative(cc)
-            if masked:                                           # ∂cₜ₋₁ = ∂c·f (+ the padding pass-through)
-                np.multiply(dcn, s[:, u:2 * u], out=q)
-                dc += q
-            else:
-                dc *= s[:, u:2 * u]
-            np.matmul(da, UT, out=dh_next)
-            if seq.rmask is not None:
-                dh_next *= seq.rmask
-            if masked:
-                np.multiply(dh, seq.skip_f[t], out=q)
-                dh_next += q
-            dh, dh_next = dh_next, dh
-        inverse = np.argsort(perm)
-        gW, gU, gb = (None if grad is None else grad[..., inverse] for grad in seq.weight_grads(XH, DA, scale))
-        gx = seq.input_grad(DA, W * half if fast else W)         # DA·scale·(W/half)ᵀ = DA·(W·half)ᵀ
-        return seq.pack_grads(gx, gW, gU, gb, [dh, dc])
+                gH, dh = seq.seed(g[:, 0], False)
+                dc = np.array(g[:, 1].T, dtype=dtype)
+            R = np.empty((T, 6, u, N), dtype=dtype)         # [∂cₜ₋₁ | ∂A_c̃ ∂A_i ∂A_f ∂A_o (/ scale) | q → ∂c]
+            DA = R.reshape(T, 6 * u, N)[:, u:5 * u]
+            M = np.asarray(recurrent_kernel.data, dtype=dtype)[:, backward_columns] * scale
+            W_in = np.asarray(kernel.data, dtype=dtype)[:, backward_columns] * scale
+            want_w, want_x = seq.needs_weight_grads(), seq.x.requires_grad
+            gxT = np.empty((T, F, N), dtype=dtype) if want_x else None
+            outer, inputs = [], []
+            dh_next, q = np.empty_like(dh), np.empty_like(dh)
+            for t in range(T - 1, -1, -1):
+                if gH is not None:
+                    dh += gH[t]
+                e, r = E[t], R[t]
+                if masked:                                   # only real steps reach the new h and c
+                    dhn, dcn = dh * seq.keep_f[t], dc * seq.keep_f[t]
+                else:
+                    dhn, dcn = dh, dc
+                np.multiply(e[_E_WO:_E_B + 1], dhn, out=r[4:6])   # [∂A_o, q]
+                np.add(dcn, r[5], out=r[5])                       # ∂c
+                np.multiply(e[_E_F:_E_WF + 1], r[5], out=r[0:4])  # [∂cₜ₋₁ ∂A_c̃ ∂A_i ∂A_f]
+                np.matmul(M, DA[t], out=dh_next)
+                if seq.rmask is not None:
+                    dh_next *= seq.rmask
+                if masked:                                   # padding passes ∂h and ∂c straight through
+                    np.multiply(dc, seq.skip_f[t], out=q)
+                    r[0] += q
+                    np.multiply(dh, seq.skip_f[t], out=q)
+                    dh_next += q
+                dc = r[0]
+                dh, dh_next = dh_next, dh
+                if t % _CHUNK == 0:                          # steps t … t+CHUNK-1 are done
+                    stop = min(t + _CHUNK, T)
+                    if want_w:
+                        outer.append(BACKGROUND.submit(_outer_piece, XH, DA, t, stop))
+                    if want_x:
+                        inputs.append(BACKGROUND.submit(_input_grad_piece, W_in, DA, gxT, t, stop))
+            G = None
+            if want_w:
+                G = outer[0].result()
+                for piece in outer[1:]:
+                    G += piece.result()
+            for piece in inputs:
+                piece.result()
+            inverse = np.argsort(backward_columns)
+            gW, gb, gU = (None if grad is None else grad[..., inverse] for grad in seq.weight_grads(DA, scale, G))
+            gx = None if gxT is None else seq.input_grad_from(gxT)
+            return seq.pack_grads(gx, gW, gU, gb, [dh, dc])
 
-    out = make_result(packed, seq.parents(), backward, "lstm")
+    return _lstm_outputs(make_result(packed, seq.parents(), backward, "lstm"), T, return_sequences)
+
+
+def _lstm_outputs(out, T, return_sequences):
+    """(h, c_last) from the packed (N, T+1, U) [h…; c] or (N, 2, U) [h; c] result."""
     if return_sequences:
         return getitem(out, (slice(None), slice(0, T))), getitem(out, (slice(None), T))
     return getitem(out, (slice(None), 0)), getitem(out, (slice(None), 1))
@@ -422,111 +673,115 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, i
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout, recurrent_dropout,
                     go_backwards, 3)
     u, T, N, dtype = seq.units, seq.T, seq.N, seq.dtype
-    W, U = kernel.data, recurrent_kernel.data
+    W, U = kernel.data, np.asarray(recurrent_kernel.data, dtype=dtype)
     b_in = b_rec = None
     if bias is not None:
-        b = bias.data
+        b = np.asarray(bias.data, dtype=dtype)
         expected = (2, 3 * u) if reset_after else (3 * u,)
         if b.shape != expected:
             raise ValueError(f"gru: bias should have shape {expected} (reset_after={reset_after}), got {b.shape}.")
-        b_in, b_rec = (b[0], b[1]) if reset_after else (b, None)
-    Gates = seq.project_inputs(W, b_in)  # (T, N, 3U): pre-activations, then [z r h̃]
-    XH, HD, H = seq.workspace()
-    Uzr, Uh = U[:, :2 * u], U[:, 2 * u:]
-    # reset_after: REC = h̃ₜ₋₁Ū + b̄ (all three blocks); reset_before: RH = r⊙h̃ₜ₋₁ — both reused by the backward
-    REC = np.empty((T, N, 3 * u), dtype=dtype) if reset_after else None
-    RH = None if reset_after else np.empty((T, N, u), dtype=dtype)
-    zr = np.empty((N, 2 * u), dtype=dtype)
-    tmp = np.empty((N, u), dtype=dtype)
-    for t in range(T):
-        hp, hd = H[t], HD[t]
-        a = Gates[t]
-        if reset_after:
-            rec = REC[t]
-            np.matmul(hd, U, out=rec)
-            if b_rec is not None:
-                rec += b_rec
-            a[:, :2 * u] += rec[:, :2 * u]
-            ract(a[:, :2 * u])
-            np.multiply(a[:, u:2 * u], rec[:, 2 * u:], out=tmp)   # r⊙(h̃Ū_h + b̄_h)
-        else:
-            np.matmul(hd, Uzr, out=zr)
-            a[:, :2 * u] += zr
-            ract(a[:, :2 * u])
-            np.multiply(a[:, u:2 * u], hd, out=RH[t])
-            np.matmul(RH[t], Uh, out=tmp)                          # (r⊙h̃)Ū_h
-        a[:, 2 * u:] += tmp
-        act(a[:, 2 * u:])
-        z, hh = a[:, :u], a[:, 2 * u:]
-        h = H[t + 1]
-        np.subtract(hp, hh, out=h)
-        h *= z
-        h += hh                                                    # z⊙hₜ₋₁ + (1 − z)⊙h̃
-        seq.mask_step(t, h, hp)
-        seq.drop_state(H, HD, t + 1)
+        b_in, b_rec = (b[0], b[1][:, None]) if reset_after else (b, None)
+    H, HD = seq.H, seq.HD
+    # reset_after: REC = Ūᵀh̃ₜ₋₁ + b̄ (all three blocks); reset_before: RH = r⊙h̃ₜ₋₁ — both reused by the backward
+    REC = np.empty((T, 3 * u, N), dtype=dtype) if reset_after else None
+    RH = None if reset_after else np.empty((T, u, N), dtype=dtype)
+    with SINGLE_THREADED_BLAS:
+        Gates = seq.project_inputs(W, b_in)  # (T, 3U, N): pre-activations, then [z r h̃]
+        UT = np.ascontiguousarray(U.T)
+        UzrT, UhT = UT[:2 * u], UT[2 * u:]
+        zr = np.empty((2 * u, N), dtype=dtype)
+        tmp = np.empty((u, N), dtype=dtype)
+        for t in range(T):
+            hp, hd = H[t], HD[t]
+            a = Gates[t]
+            if reset_after:
+                rec = REC[t]
+                np.matmul(UT, hd, out=rec)
+                if b_rec is not None:
+                    rec += b_rec
+                a[:2 * u] += rec[:2 * u]
+                ract(a[:2 * u])
+                np.multiply(a[u:2 * u], rec[2 * u:], out=tmp)   # r⊙(Ū_hᵀh̃ + b̄_h)
+            else:
+                np.matmul(UzrT, hd, out=zr)
+                a[:2 * u] += zr
+                ract(a[:2 * u])
+                np.multiply(a[u:2 * u], hd, out=RH[t])
+                np.matmul(UhT, RH[t], out=tmp)                     # Ū_hᵀ(r⊙h̃)
+            a[2 * u:] += tmp
+            act(a[2 * u:])
+            z, hh = a[:u], a[2 * u:]
+            h = H[t + 1]
+            np.subtract(hp, hh, out=h)
+            h *= z
+            h += hh                                                # z⊙hₜ₋₁ + (1 − z)⊙h̃
+            seq.mask_step(t, h, hp)
+            seq.drop_state(t + 1)
 
     def backward(g):
-        gH, dh = seq.seed(g, return_sequences)
-        DA = np.empty_like(Gates)                       # ∂ pre-activations, input side [z r h̃]
-        DA3, G3 = DA.reshape(T, N, 3, u), Gates.reshape(T, N, 3, u)
-        DR = np.empty_like(Gates) if reset_after else None  # ∂(h̃Ū + b̄): [∂z, ∂r, ∂h̃-pre·r]
-        UT, UzrT, UhT = (np.ascontiguousarray(m.T) for m in (U, Uzr, Uh))
-        dh_next, buf = np.empty_like(dh), np.empty_like(dh)
-        masked = seq.keep is not None
-        for t in range(T - 1, -1, -1):
-            if gH is not None:
-                dh += gH[t]
-            dhn = dh * seq.keep_f[t] if masked else dh
-            z, r, hh = G3[t, :, 0], G3[t, :, 1], G3[t, :, 2]
-            dz, dr, dhh = DA3[t, :, 0], DA3[t, :, 1], DA3[t, :, 2]
-            np.subtract(1.0, z, out=dhh)
-            dhh *= dhn                                             # ∂h̃ = ∂h·(1 − z)
-            if act_derivative is not None:
-                dhh *= act_derivative(hh)
-            np.subtract(H[t], hh, out=dz)
-            dz *= dhn                                              # ∂z = ∂h·(hₜ₋₁ − h̃)
-            if reset_after:
-                np.multiply(dhh, REC[t, :, 2 * u:], out=dr)        # ∂r = ∂h̃-pre·(h̃Ū_h + b̄_h)
-            else:
-                d_rh = dhh @ UhT                                   # ∂(r⊙h̃)
-                np.multiply(d_rh, HD[t], out=dr)
-            if ract_derivative is not None:
-                DA[t, :, :2 * u] *= ract_derivative(Gates[t, :, :2 * u])
-            if reset_after:
-                DR[t, :, :2 * u] = DA[t, :, :2 * u]
-                np.multiply(dhh, r, out=DR[t, :, 2 * u:])
-                np.matmul(DR[t], UT, out=dh_next)
-            else:
-                np.multiply(d_rh, r, out=dh_next)
-                dh_next += DA[t, :, :2 * u] @ UzrT
-            if seq.rmask is not None:
-                dh_next *= seq.rmask
-            np.multiply(dhn, z, out=buf)                           # direct path z⊙hₜ₋₁
-            dh_next += buf
-            if masked:
-                np.multiply(dh, seq.skip_f[t], out=buf)
+        with SINGLE_THREADED_BLAS:
+            gH, dh = seq.seed(g, return_sequences)
+            DA = np.empty_like(Gates)                       # ∂ pre-activations, input side [z r h̃]
+            DR = np.empty_like(Gates) if reset_after else None  # ∂(Ūᵀh̃ + b̄): [∂z, ∂r, ∂h̃-pre·r]
+            Uzr, Uh = np.ascontiguousarray(U[:, :2 * u]), np.ascontiguousarray(U[:, 2 * u:])
+            dh_next, buf = np.empty_like(dh), np.empty_like(dh)
+            d_rh = np.empty_like(dh)
+            masked = seq.keep is not None
+            for t in range(T - 1, -1, -1):
+                if gH is not None:
+                    dh += gH[t]
+                dhn = dh * seq.keep_f[t] if masked else dh
+                G, D = Gates[t], DA[t]
+                z, r, hh = G[:u], G[u:2 * u], G[2 * u:]
+                dz, dr, dhh = D[:u], D[u:2 * u], D[2 * u:]
+                np.subtract(1.0, z, out=dhh)
+                dhh *= dhn                                         # ∂h̃ = ∂h·(1 − z)
+                if act_derivative is not None:
+                    dhh *= act_derivative(hh)
+                np.subtract(H[t], hh, out=dz)
+                dz *= dhn                                          # ∂z = ∂h·(hₜ₋₁ − h̃)
+                if reset_after:
+                    np.multiply(dhh, REC[t, 2 * u:], out=dr)       # ∂r = ∂h̃-pre·(Ū_hᵀh̃ + b̄_h)
+                else:
+                    np.matmul(Uh, dhh, out=d_rh)                   # ∂(r⊙h̃)
+                    np.multiply(d_rh, HD[t], out=dr)
+                if ract_derivative is not None:
+                    D[:2 * u] *= ract_derivative(G[:2 * u])
+                if reset_after:
+                    R = DR[t]
+                    R[:2 * u] = D[:2 * u]
+                    np.multiply(dhh, r, out=R[2 * u:])
+                    np.matmul(U, R, out=dh_next)
+                else:
+                    np.multiply(d_rh, r, out=dh_next)
+                    np.matmul(Uzr, D[:2 * u], out=buf)
+                    dh_next += buf
+                if seq.rmask is not None:
+                    dh_next *= seq.rmask
+                np.multiply(dhn, z, out=buf)                       # direct path z⊙hₜ₋₁
                 dh_next += buf
-            dh, dh_next = dh_next, dh
-        flat = DA.reshape(T * N, -1)
-        hd_flat = XH[:T, :, seq.F:seq.F + u].reshape(T * N, u)
-        ones = np.ones(T * N, dtype=dtype)
-        G_in = seq.xa.reshape(T * N, -1).T @ flat  # [∂W; ∂b_in] in one GEMM
-        gW, gb_in = G_in[:seq.F], G_in[seq.F]
-        gU = gb = None
-        if reset_after:
-            rflat = DR.reshape(T * N, -1)
-            if recurrent_kernel.requires_grad:
-                gU = hd_flat.T @ rflat
-            if bias is not None and bias.requires_grad:
-                gb = np.stack([gb_in, ones @ rflat])
-        else:
-            if recurrent_kernel.requires_grad:
-                gU = np.concatenate([hd_flat.T @ flat[:, :2 * u], RH.reshape(T * N, u).T @ flat[:, 2 * u:]], axis=1)
-            if bias is not None and bias.requires_grad:
-                gb = gb_in
-        return seq.pack_grads(seq.input_grad(DA, W), gW, gU, gb, [dh])
+                if masked:
+                    np.multiply(dh, seq.skip_f[t], out=buf)
+                    dh_next += buf
+                dh, dh_next = dh_next, dh
+            F = seq.F
+            G_in = _sum_outer(seq.XA[:T], DA)  # [∂W; ∂b_in] in one batched GEMM
+            gW, gb_in = G_in[:F], G_in[F]
+            gU = gb = None
+            HDT = HD[:T]
+            if reset_after:
+                if recurrent_kernel.requires_grad:
+                    gU = _sum_outer(HDT, DR)
+                if bias is not None and bias.requires_grad:
+                    gb = np.stack([gb_in, DR.sum(axis=(0, 2))])
+            else:
+                if recurrent_kernel.requires_grad:
+                    gU = np.concatenate([_sum_outer(HDT, DA[:, :2 * u]), _sum_outer(RH, DA[:, 2 * u:])], axis=1)
+                if bias is not None and bias.requires_grad:
+                    gb = gb_in
+            return seq.pack_grads(seq.input_grad(DA, W), gW, gU, gb, [dh])
 
-    return make_result(seq.output(H, return_sequences), seq.parents(), backward, "gru")
+    return make_result(seq.output(return_sequences), seq.parents(), backward, "gru")
 
 
 # ------------------------------------------------------------------ composed versions (any activation)
