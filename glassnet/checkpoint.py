@@ -25,7 +25,8 @@ import numpy as np
 
 from . import backend
 from .errors import FileFormatError
-from .io import _load_npy, _npy_bytes, _parse_json, _read_archive, _write_archive, restore_state, state_entries
+from .io import (_CONFIG_ERRORS, _load_npy, _npy_bytes, _parse_json, _read_archive, _write_archive, restore_state,
+                 state_entries)
 
 FORMAT_NAME = "glassnet-checkpoint"
 FILENAME = "checkpoint.glassnet"
@@ -58,13 +59,79 @@ def _metric_state(metric) -> dict:
 
 
 def _set_metric_state(metric, state: dict) -> None:
+    """Put saved running totals back. Only attributes the metric already has as data (a number, an
+    array — of the same shape — or None, for arrays created on the first update) are set: a
+    checkpoint can never replace a method or add an attribute."""
+    attributes = vars(metric)
     for key, value in state.items():
-        if "number" in value:
-            setattr(metric, key, float(value["number"]))
-        elif "int" in value:
-            setattr(metric, key, int(value["int"]))
-        else:
-            setattr(metric, key, np.asarray(value["array"], dtype=value["dtype"]))
+        current = attributes.get(key, _MISSING)
+        if current is _MISSING or isinstance(current, bool) or not (
+                current is None or isinstance(current, (int, float, np.number, np.ndarray))):
+            continue
+        if "array" in value:
+            array = np.asarray(value["array"], dtype=_numeric_dtype(value["dtype"]))
+            if current is None or (isinstance(current, np.ndarray) and array.shape == current.shape):
+                setattr(metric, key, array)
+        elif not isinstance(current, np.ndarray):
+            setattr(metric, key, float(value["number"]) if "number" in value else int(value["int"]))
+
+
+_MISSING = object()
+
+
+def _numeric_dtype(name) -> np.dtype:
+    dtype = np.dtype(name) if isinstance(name, str) else None
+    if dtype is None or dtype.kind not in "biuf":
+        raise ValueError(f"a metric state array must have a numeric dtype, not {name!r}")
+    return dtype
+
+
+def _check_metric_states(states) -> list:
+    """The saved metric states, checked to be what :func:`_metric_state` writes."""
+    if not isinstance(states, list):
+        raise ValueError(f"'metrics' must be a list, got {type(states).__name__}")
+    for saved in states:
+        if not isinstance(saved, dict) or not isinstance(saved.get("name"), str) \
+                or not isinstance(saved.get("state"), dict):
+            raise ValueError(f"each saved metric must be {{'name': str, 'state': {{...}}}}, got {saved!r:.100}")
+        for key, value in saved["state"].items():
+            if not isinstance(value, dict) or len(value) not in (1, 2):
+                raise ValueError(f"metric state {key!r} is malformed: {value!r:.100}")
+            if "number" in value:
+                float(value["number"])
+            elif "int" in value:
+                if type(value["int"]) is not int:
+                    raise ValueError(f"metric state {key!r} must be an integer")
+            elif "array" in value:
+                np.asarray(value["array"], dtype=_numeric_dtype(value.get("dtype")))
+            else:
+                raise ValueError(f"metric state {key!r} is malformed: {value!r:.100}")
+    return states
+
+
+def _check_history(history) -> dict:
+    if not isinstance(history, dict):
+        raise ValueError(f"'history' must be an object, got {type(history).__name__}")
+    logs, epochs = history.get("logs", {}), history.get("epochs", [])
+    if not isinstance(logs, dict) or not all(isinstance(v, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) for v in logs.values()):
+        raise ValueError("'history.logs' must map names to lists of numbers")
+    if not isinstance(epochs, list) or not all(type(e) is int for e in epochs):
+        raise ValueError("'history.epochs' must be a list of integers")
+    return dict(history)
+
+
+def _count(value, name: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{name!r} must be a non-negative integer, got {value!r:.50}")
+    return value
+
+
+def _checked_generator_state(generator: np.random.Generator, state):
+    """``state`` if it is a valid state for ``generator``'s kind of bit generator (checked on a copy)."""
+    probe = type(generator.bit_generator)()
+    probe.state = state  # raises TypeError/ValueError/OverflowError for a malformed state
+    return state
 
 
 def save_checkpoint(model, folder, epoch: int, step: int, order, history: dict) -> str:
@@ -105,20 +172,31 @@ def load_checkpoint(model, folder) -> TrainingState | None:
     if "training.json" not in entries:
         raise FileFormatError(f"{path!r} has no training.json entry.")
     training = _parse_json(entries["training.json"], "training.json")
-    try:
-        restore_state(model, entries, training["model"], with_optimizer=True)
-        backend.set_rng_state(training["global_rng"])
+    if not isinstance(training, dict):
+        raise FileFormatError(f"{path!r}: training.json must hold a JSON object, got {type(training).__name__}.")
+    try:  # check everything before changing anything
+        epoch, step = _count(training["epoch"], "epoch"), _count(training["step"], "step")
+        history = _check_history(training["history"])
+        metric_states = _check_metric_states(training.get("metrics", []))
+        global_state = _checked_generator_state(backend.rng(), training["global_rng"])
         generators = _layer_generators(model)
-        for key, state in training.get("layer_rngs", {}).items():
-            if key in generators:
-                generators[key].bit_generator.state = state
+        layer_states = training.get("layer_rngs", {})
+        if not isinstance(layer_states, dict):
+            raise ValueError(f"'layer_rngs' must be an object, got {type(layer_states).__name__}")
+        layer_states = {key: _checked_generator_state(generators[key], state)
+                        for key, state in layer_states.items() if key in generators}
         order = _load_npy(entries["order.npy"], "order.npy") if training.get("shuffled") else None
-        return TrainingState(int(training["epoch"]), int(training["step"]), order, dict(training["history"]),
-                             list(training.get("metrics", [])))
+        if order is not None and (order.ndim != 1 or order.dtype.kind not in "iu"):
+            raise ValueError(f"order.npy must be a 1-D integer array, got {order.dtype} of shape {order.shape}")
+        restore_state(model, entries, training["model"], with_optimizer=True)
     except FileFormatError:
         raise
-    except (KeyError, TypeError, ValueError) as error:
+    except _CONFIG_ERRORS as error:
         raise FileFormatError(f"The checkpoint {path!r} is inconsistent ({type(error).__name__}: {error}).") from None
+    backend.set_rng_state(global_state)
+    for key, state in layer_states.items():
+        generators[key].bit_generator.state = state
+    return TrainingState(epoch, step, order, history, metric_states)
 
 
 def restore_metrics(model, states: list) -> None:

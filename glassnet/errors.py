@@ -40,8 +40,10 @@ def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list:
     """Up to ``n`` valid names closest to ``name``: small edit distances first, then similar spellings."""
     key = str(name).strip().lower()
     valid = list(valid)
-    by_distance = sorted((edit_distance(key, v.lower()), v) for v in valid)
     limit = max(1, len(key) // 3)
+    # the length difference is a lower bound of the distance: skipping hopeless names keeps a huge
+    # name (e.g. from a hostile file) from costing seconds of quadratic work
+    by_distance = sorted((edit_distance(key, v.lower()), v) for v in valid if abs(len(v) - len(key)) <= limit)
     close = [v for d, v in by_distance if d <= limit]
     for v in difflib.get_close_matches(key, [v.lower() for v in valid], n=n, cutoff=0.6):
         original = next(c for c in valid if c.lower() == v)

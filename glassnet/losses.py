@@ -59,7 +59,7 @@ import warnings
 import numpy as np
 
 from . import backend, ops
-from .errors import InputError, ShapeError
+from .errors import InputError, ShapeError, UnknownNameError
 from .ops.crossentropy import check_sparse_labels
 from .saving import Registry, deserialize as _deserialize, serialize as _serialize
 from .tensor import Tensor
@@ -73,10 +73,12 @@ _LOG_2 = math.log(2.0)
 
 # ====================================================================== shape and dtype helpers
 def _as_prediction(y_pred, dtype=None) -> Tensor:
-    """``y_pred`` as a float Tensor (kept as is when it already is one, so gradients flow)."""
+    """``y_pred`` as a float Tensor in the compute dtype: float32 and float64 are kept (so gradients
+    flow unchanged); integers, booleans and float16 (whose range, ±65504, cannot hold a loss such as
+    (1e4)² or 1/ε) are cast to float32 (or floatx if wider), the gradient flowing back through the cast."""
     y_pred = ops.as_tensor(y_pred)
-    if y_pred.dtype.kind != "f":
-        y_pred = ops.cast(y_pred, backend.floatx())
+    if y_pred.dtype.kind != "f" or y_pred.dtype.itemsize < 4:
+        y_pred = ops.cast(y_pred, np.result_type(backend.floatx(), np.float32))
     if dtype is not None and y_pred.dtype != np.dtype(dtype):
         y_pred = ops.cast(y_pred, dtype)
     return y_pred
@@ -234,7 +236,8 @@ def _check_binary_targets(name: str, y_true: Tensor) -> None:
     bad = (y < 0) | (y > 1)
     if bad.any():
         raise InputError(
-            f"{name}: targets must lie in [0, 1] (class 1 probabilities), got the label {y[bad].flat[0].item()!r}. "
+            f"{name}: targets must lie in [0, 1] (class 1 probabilities), got the label {y[bad].flat[0].item()!r} "
+            f"at index {tuple(int(i) for i in np.argwhere(bad)[0])}. "
             "For integer class labels with more than two classes use 'sparse_categorical_crossentropy'; "
             "for labels in {-1, 1} use 'hinge'."
         )
@@ -422,7 +425,7 @@ def _hinge_labels(name: str, y_true: Tensor) -> Tensor:
     if not allowed.all():
         raise InputError(
             f"{name}: labels must be -1 or 1 (or 0 and 1, which are converted to -1 and 1), got the label "
-            f"{y[~allowed].flat[0].item()!r}."
+            f"{y[~allowed].flat[0].item()!r} at index {tuple(int(i) for i in np.argwhere(~allowed)[0])}."
         )
     if y.size and np.all(y >= 0):
         return 2.0 * y_true - 1.0
@@ -484,7 +487,7 @@ def dice(y_true, y_pred, axis=None):
 def standardize_reduction(reduction):
     """Check ``reduction`` is one of :data:`REDUCTIONS`."""
     if reduction not in REDUCTIONS:
-        raise ValueError(f"Invalid reduction {reduction!r}: expected one of {list(REDUCTIONS)}.")
+        raise UnknownNameError("reduction", reduction, [r for r in REDUCTIONS if r is not None])
     return reduction
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import reprlib
 from typing import Any, Callable, Iterable
 
 from .errors import FileFormatError, UnknownNameError
@@ -151,15 +152,36 @@ def deserialize(config, registry: Registry, custom_objects: dict | None = None):
         cls = registry.lookup(config["class_name"], custom_objects)
         inner = config.get("config", {}) or {}
         if not isinstance(inner, dict):
-            raise FileFormatError(f"The config of {config['class_name']!r} must be a JSON object.")
-        if hasattr(cls, "from_config"):
-            if _accepts_custom_objects(cls):
-                return cls.from_config(dict(inner), custom_objects=custom_objects)
-            return cls.from_config(dict(inner))
-        if inspect.isclass(cls):
-            return cls(**inner)
-        return cls
-    raise FileFormatError(f"Cannot rebuild a {registry.kind} from {type(config).__name__} {config!r}.")
+            raise FileFormatError(f"The config of {config['class_name']!r} must be a JSON object, got "
+                                  f"{type(inner).__name__}.")
+        try:
+            if hasattr(cls, "from_config"):
+                if _accepts_custom_objects(cls):
+                    return cls.from_config(dict(inner), custom_objects=custom_objects)
+                return cls.from_config(dict(inner))
+            if inspect.isclass(cls):
+                return cls(**inner)
+            return cls
+        except Exception as error:  # remember where it happened (the type and message stay as they are)
+            name = inner.get("name")
+            add_context(error, f"{config['class_name']}" + (f" {name!r}" if isinstance(name, str) else ""))
+            raise
+    raise FileFormatError(f"Cannot rebuild a {registry.kind} from {type(config).__name__} "
+                          f"{reprlib.repr(config)}.")
+
+
+def add_context(error: BaseException, where: str) -> None:
+    """Record that ``error`` happened while rebuilding ``where`` (innermost first)."""
+    try:
+        error.__dict__.setdefault("_glassnet_context", []).append(where)
+    except AttributeError:  # an exception type without a __dict__
+        pass
+
+
+def context_of(error: BaseException) -> str:
+    """Where a rebuild failed, e.g. " (in Dense 'dense' in Sequential 'model')", or ""."""
+    context = getattr(error, "_glassnet_context", None)
+    return f" (in {' in '.join(context)})" if context else ""
 
 
 def _accepts_custom_objects(cls) -> bool:

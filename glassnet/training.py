@@ -80,8 +80,8 @@ def check_finite(array: np.ndarray, name: str) -> None:
         bad = np.argwhere(~finite)[0]
         where = tuple(int(i) for i in bad)
         count = int(finite.size - finite.sum())
-        raise InputError(f"{name} contains {count} NaN or infinite value(s), the first at index {where} "
-                         f"(value {array[where]}). Clean or impute the data before training.")
+        raise InputError(f"{name} must hold finite numbers, but it contains {count} NaN or infinite value(s), the "
+                         f"first at index {where} (value {array[where]}). Clean or impute the data before training.")
 
 
 def check_lengths(named_arrays: dict) -> int:
@@ -108,8 +108,9 @@ def split_validation(arrays: list, validation_split: float):
     n = len(flatten_structure(next(a for a in arrays if a is not None))[0])
     split_at = int(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
-        raise InputError(f"validation_split={validation_split} leaves an empty training or validation set "
-                         f"for {n} samples.")
+        raise InputError(f"validation_split={validation_split} of {n} samples leaves an empty training or "
+                         f"validation set ({split_at} training and {n - split_at} validation samples); both need "
+                         "at least one sample.")
     train = [None if a is None else map_structure(lambda v: v[:split_at], a) for a in arrays]
     val = [None if a is None else map_structure(lambda v: v[split_at:], a) for a in arrays]
     return train, val

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -51,6 +52,45 @@ class _CallContext:
     depth = 0
     losses: list = []
     observers: list = []
+
+
+class weight_budget:
+    """Within this block (in this thread), weights created by ``add_weight`` may hold at most
+    ``elements`` values in total, else FileFormatError. ``load_model`` rebuilds a model from a file
+    under a budget derived from the weights the file holds, so a damaged or hostile config
+    (``"units": 10**9``) is refused at once instead of allocating gigabytes."""
+
+    _state = threading.local()  # .remaining (None: no limit, the normal case) and .where
+
+    def __init__(self, elements: int, where: str = "the file"):
+        self.elements, self.where = int(elements), where
+
+    def __enter__(self):
+        state = weight_budget._state
+        self._previous = (getattr(state, "remaining", None), getattr(state, "where", None))
+        state.remaining, state.where = self.elements, self.where
+        return self
+
+    def __exit__(self, *exc):
+        weight_budget._state.remaining, weight_budget._state.where = self._previous
+        return False
+
+    @staticmethod
+    def charge(layer, shape) -> None:
+        state = weight_budget._state
+        remaining = getattr(state, "remaining", None)
+        if remaining is None:
+            return
+        size = 1
+        for s in shape:
+            size *= max(int(s), 0)
+        if size > remaining:
+            from ..errors import FileFormatError
+
+            raise FileFormatError(f"Layer '{layer.name}' asks for a weight of shape {tuple(shape)} ({size} values), "
+                                  f"more than {state.where} holds: its configuration does not match the saved "
+                                  "weights.")
+        state.remaining = remaining - size
 
 
 class observe_layers:
@@ -148,7 +188,16 @@ class Layer:
 
     @dtype.setter
     def dtype(self, value) -> None:
-        dtype = backend.standardize_dtype(value)
+        try:
+            dtype = backend.standardize_dtype(value)
+        except (TypeError, ValueError, RecursionError):
+            dtype = None
+        if dtype is None or dtype.kind not in "biuf" or dtype.names is not None:
+            from ..errors import InputError
+
+            raise InputError(f"Layer '{self.__dict__.get('name', type(self).__name__)}' ({type(self).__name__}): "
+                             f"dtype must be a numeric type (float16, float32, float64, or an integer or bool "
+                             f"type for inputs), got {value!r:.80}.")
         object.__setattr__(self, "_dtype_name", dtype.name)
         object.__setattr__(self, "_np_dtype", dtype)
 
@@ -293,7 +342,9 @@ class Layer:
         """Create a weight of ``shape`` filled by ``initializer`` (glorot_uniform by default)."""
         dtype = backend.standardize_dtype(dtype or self.dtype)
         init = initializers.get(initializer if initializer is not None else "glorot_uniform")
-        value = np.asarray(init(tuple(int(s) for s in shape), dtype=dtype), dtype=dtype)
+        shape = tuple(int(s) for s in shape)
+        weight_budget.charge(self, shape)
+        value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
         weight = Parameter(value, trainable=trainable, name=name or f"weight_{len(self._own_weights)}",
                            regularizer=regularizers.get(regularizer), constraint=constraints_module.get(constraint))
         weight.path = f"{self.name}/{weight.name}"
@@ -311,7 +362,7 @@ class Layer:
         own = self.weights
         weights = list(weights)
         if len(weights) != len(own):
-            raise ValueError(f"Layer '{self.name}' has {len(own)} weights but set_weights received "
+            raise ShapeError(f"Layer '{self.name}' has {len(own)} weights but set_weights received "
                              f"{len(weights)} arrays (expected shapes {[w.shape for w in own]}).")
         for w, value in zip(own, weights):
             value = np.asarray(value)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backend, checkpoint, losses as losses_module, metrics as metrics_module, optimizers
 from ..callbacks import CallbackList, History, ProgbarLogger
-from ..errors import GlassnetError, InputError, ShapeError
+from ..errors import FileFormatError, GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
 from .. import training as data
@@ -300,8 +300,9 @@ class Model(Layer):
                 dummy = np.full((len(yb),) + tuple(sample.shape[1:]), 0.5, dtype=sample.dtype)
                 try:
                     loss(yb, dummy)
-                except (InputError, ShapeError) as error:
-                    raise type(error)(f"{name}: {error}") from None
+                except (InputError, ShapeError) as error:  # indices in the message count from `start`
+                    where = name if start == 0 else f"{name}[{start}:{start + len(yb)}]"
+                    raise type(error)(f"{where}: {error}") from None
 
     # ----------------------------------------------------------------- one step
     def _forward_loss(self, x, y, sample_weight, training: bool):
@@ -395,7 +396,10 @@ class Model(Layer):
         x, y, sample_weight = self._prepare(x, y, sample_weight)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise InputError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight).")
+                received = (f"a {type(validation_data).__name__} of {len(validation_data)} items"
+                            if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+                raise InputError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight), "
+                                 f"got {received}.")
             x_val, y_val, sw_val = self._prepare(validation_data[0], validation_data[1],
                                                  validation_data[2] if len(validation_data) == 3 else None,
                                                  name_suffix="_val")
@@ -436,6 +440,11 @@ class Model(Layer):
         if resume:
             self._resolve_metrics_for(x, y)  # the metric objects must exist to receive their running totals
             restored = checkpoint.load_checkpoint(self, checkpoint_dir)
+            if restored is not None and restored.order is not None and (
+                    len(restored.order) != n or not np.array_equal(np.sort(restored.order), np.arange(n))):
+                raise FileFormatError(f"The checkpoint in {str(checkpoint_dir)!r} holds a sample order of "
+                                      f"{len(restored.order)} entries that is not a permutation of the {n} "
+                                      "training samples given to fit: was it written for other data?")
         rng = backend.rng()
 
         def save(epoch, next_step, order):
@@ -624,6 +633,13 @@ class Model(Layer):
         from .. import layers
 
         return json.dumps(layers.serialize(self), **kwargs)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        if cls.call is Layer.call:  # the bare Model class: nothing to run (a subclass's own class is needed)
+            raise FileFormatError(f"Cannot rebuild a bare '{cls.__name__}' from a config: it has no call(). A "
+                                  "subclassed model loads with its class: custom_objects={'MyModel': MyModel}.")
+        return cls(**config)
 
     def get_compile_config(self):
         """The compile arguments as JSON-able values (losses/metrics may be per-output lists or dicts)."""

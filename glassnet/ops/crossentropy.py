@@ -38,15 +38,18 @@ def softmax_cross_entropy(logits, labels, axis: int = -1) -> Tensor:
 
 
 def check_sparse_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Integer class indices in ``[0, num_classes)`` or a clear error naming the bad label."""
+    """Integer class indices in ``[0, num_classes)`` or a clear error naming the bad label and its index."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)):
-            raise InputError("Sparse labels contain NaN or inf; they must be integer class indices.")
-        if not np.all(labels == np.round(labels)):
-            bad = labels[labels != np.round(labels)].flat[0]
+        finite = np.isfinite(labels)
+        if not np.all(finite):
+            raise InputError(f"Sparse labels must be integer class indices, got the NaN or infinite label "
+                             f"{labels[~finite].flat[0]} at index {_first_index(~finite)}.")
+        fractional = labels != np.round(labels)
+        if np.any(fractional):
             raise InputError(
-                f"Sparse labels must be integer class indices, got the non-integer label {bad!r}. "
+                f"Sparse labels must be integer class indices, got the non-integer label "
+                f"{labels[fractional].flat[0].item()} at index {_first_index(fractional)}. "
                 "If your targets are one-hot or probabilities, use 'categorical_crossentropy'."
             )
     elif labels.dtype.kind not in "iub":
@@ -57,10 +60,14 @@ def check_sparse_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise InputError(
-                f"Label {int(bad)} is out of range for {num_classes} classes: sparse labels must lie "
-                f"in [0, {num_classes - 1}]. Check the output layer has one unit per class."
+                f"Label {int(bad)} at index {_first_index(labels == bad)} is out of range for {num_classes} classes: "
+                f"sparse labels must lie in [0, {num_classes - 1}]. Check the output layer has one unit per class."
             )
     return labels
+
+
+def _first_index(mask: np.ndarray) -> tuple:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
 def sparse_softmax_cross_entropy(logits, labels) -> Tensor:

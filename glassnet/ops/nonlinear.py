@@ -36,16 +36,23 @@ def sigmoid_array(z: np.ndarray) -> np.ndarray:
 
 
 def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """e^{z_i − max z} / Σ_j e^{z_j − max z}."""
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    """e^{z_i − max z} / Σ_j e^{z_j − max z}. float16 is computed in float32 (z − max z can leave
+    float16's range, ±65504, and the sum loses precision), then rounded back."""
+    work = z.astype(np.float32) if z.dtype.itemsize < 4 else z
+    e = np.exp(work - work.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
-    return e
+    return e.astype(z.dtype, copy=False)
 
 
 def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """z_i − max z − log Σ_j e^{z_j − max z}."""
-    shifted = z - z.max(axis=axis, keepdims=True)
+    """z_i − max z − log Σ_j e^{z_j − max z}. float16 is computed in float32 and rounded back,
+    log-probabilities below float16's range saturating at −65504 (probability 0) instead of −inf."""
+    work = z.astype(np.float32) if z.dtype.itemsize < 4 else z
+    shifted = work - work.max(axis=axis, keepdims=True)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    if shifted.dtype != z.dtype:
+        limits = np.finfo(z.dtype)
+        shifted = np.clip(shifted, limits.min, limits.max).astype(z.dtype)
     return shifted
 
 
