@@ -13,6 +13,10 @@ from .allocator import tune_malloc as _tune_malloc
 
 _tune_malloc()  # keep large freed blocks mapped: see glassnet/allocator.py
 
+from .blas import tune_spin_wait as _tune_spin_wait  # noqa: E402
+
+_tune_spin_wait()  # OpenBLAS's idle threads stop spinning after ~0.1 ms: see glassnet/blas.py
+
 from . import backend, ops  # noqa: E402
 from .backend import floatx, set_floatx, set_seed
 from .tensor import Parameter, Tensor, enable_grad, is_grad_enabled, no_grad, tensor

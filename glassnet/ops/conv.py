@@ -59,6 +59,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import backend
+from ..blas import SINGLE_THREADED_BLAS
 from ..errors import ShapeError
 from ..tensor import Tensor, make_result
 from .elementwise import as_float_tensor, coerce_pair
@@ -214,17 +215,13 @@ _POOL = None
 
 def _blas_is_serial() -> bool:
     """True when NumPy's OpenBLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``, or inside
-    :data:`glassnet.ops.recurrent.SINGLE_THREADED_BLAS`).
+    :data:`glassnet.blas.SINGLE_THREADED_BLAS`).
 
     Only then do the convolution and pooling kernels split their work across
     :func:`glassnet.backend.num_threads` threads. With a threaded OpenBLAS the GEMMs are threaded
     already, and between them OpenBLAS's idle workers spin on the cores for ~0.1 s, so a Python
     worker thread only competes with them (measured: no gain, and up to 15 % slower).
     """
-    try:
-        from .recurrent import SINGLE_THREADED_BLAS
-    except ImportError:  # pragma: no cover - the helper lives next to the recurrent ops
-        return False
     return SINGLE_THREADED_BLAS.threads() == 1
 
 

@@ -34,8 +34,6 @@ checked against.
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import backend
+from ..blas import SINGLE_THREADED_BLAS
 from ..tensor import Tensor, is_grad_enabled, make_result
 from . import nonlinear
 from .elementwise import add, as_float_tensor, multiply, subtract, where
@@ -50,97 +49,6 @@ from .linalg import dense, matmul
 from .shape import getitem, stack
 
 
-# ------------------------------------------------------------------ BLAS threads
-class _SingleThreadedBlas:
-    """``with SINGLE_THREADED_BLAS:`` runs its block with OpenBLAS limited to one thread.
-
-    A recurrence does T tiny GEMMs ((G·U, U)·(U, N)); on those a threaded OpenBLAS spends more time
-    waking and synchronising threads than computing (64×64×256 on 2 cores: 45 µs with 2 threads, 26 µs
-    with 1; much worse when another process is busy). The library is NumPy's OpenBLAS, found among the
-    shared objects of the process (or next to NumPy) and driven with its own
-    ``openblas_set_num_threads`` through ctypes; leaving the block restores the previous count. The
-    context is re-entrant and thread-safe (the count is process-wide: the first entry saves it, the
-    last exit restores it). Without an OpenBLAS (another BLAS, another platform) it does nothing.
-    ``enabled = False`` switches it off.
-    """
-
-    _NAMES = (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-              ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-              ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-              ("openblas_set_num_threads", "openblas_get_num_threads"))
-
-    def __init__(self):
-        self.enabled = True
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved = None
-        self._api = None
-        self._searched = False
-        self._entries = threading.local()  # per thread: did each open entry limit the threads?
-
-    @staticmethod
-    def _candidates() -> list:
-        paths = []
-        try:  # Linux: the libraries already mapped into this process
-            with open("/proc/self/maps") as maps:
-                for line in maps:
-                    fields = line.split(maxsplit=5)
-                    if len(fields) == 6 and "openblas" in os.path.basename(fields[5]).lower():
-                        paths.append(fields[5].strip())
-        except OSError:
-            pass
-        numpy_dir = os.path.dirname(np.__file__)
-        for pattern in (numpy_dir + ".libs", os.path.join(numpy_dir, ".dylibs")):
-            paths += sorted(glob.glob(os.path.join(pattern, "*openblas*")))
-        return list(dict.fromkeys(paths))
-
-    def _functions(self):
-        """(set, get) of NumPy's OpenBLAS, or None."""
-        if not self._searched:
-            self._searched = True
-            for path in self._candidates():
-                try:
-                    lib = ctypes.CDLL(path)
-                except OSError:
-                    continue
-                for set_name, get_name in self._NAMES:
-                    setter, getter = getattr(lib, set_name, None), getattr(lib, get_name, None)
-                    if setter is not None and getter is not None:
-                        setter.argtypes, setter.restype = [ctypes.c_int], None
-                        getter.argtypes, getter.restype = [], ctypes.c_int
-                        self._api = (setter, getter)
-                        return self._api
-        return self._api
-
-    def threads(self) -> int | None:
-        """OpenBLAS's current thread count (None when it was not found)."""
-        api = self._functions()
-        return None if api is None else int(api[1]())
-
-    def __enter__(self):
-        entered = False
-        api = self._functions() if self.enabled else None
-        if api is not None:
-            with self._lock:
-                if self._depth == 0:
-                    self._saved = int(api[1]())
-                    if self._saved != 1:
-                        api[0](1)
-                self._depth += 1
-            entered = True
-        self._entries.__dict__.setdefault("stack", []).append(entered)
-        return self
-
-    def __exit__(self, *exc):
-        if self._entries.stack.pop():
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0 and self._saved != 1:
-                    self._api[0](self._saved)
-        return False
-
-
-SINGLE_THREADED_BLAS = _SingleThreadedBlas()
 
 
 # ------------------------------------------------------------------ a helper thread
