@@ -304,3 +304,21 @@ def test_training_on_inputs_at_1e4_stays_finite(loss, output):
         history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_one_bad_value_anywhere_and_survives_overflowing_sums(dtype, bad):
+    from glassnet.training import all_finite
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 7, 5)).astype(dtype)
+    assert all_finite(x)
+    big = np.full((200, 40), np.finfo(dtype).max / 2, dtype=dtype)  # row sums overflow, elements are finite
+    assert all_finite(big)
+    for index in [(0, 0, 0), (299, 6, 4), (150, 3, 2)]:
+        y = x.copy()
+        y[index] = bad
+        assert not all_finite(y)
+        assert all_finite(y[:, ::2]) == (index[1] % 2 == 1)  # a non-contiguous view holds it iff axis 1 is even
+    assert not all_finite(np.array([np.inf, -np.inf], dtype=dtype))

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..callbacks import Callback
 from ..errors import GlassnetError
+from ..training import all_finite as _all_finite
 from .detectors import FIXES, NonFiniteWarning
 
 
@@ -37,15 +38,6 @@ class NonFiniteError(GlassnetError, FloatingPointError):
 
 HUGE = 1e15  # magnitudes above this count as "overflowing" when explaining the cause
 
-
-def _all_finite(array) -> bool:
-    """Fast check: a finite sum proves every element finite; only then is the exact test needed."""
-    if array.dtype.kind not in "fc":
-        return True
-    with np.errstate(all="ignore"):
-        if math.isfinite(float(np.sum(array))):
-            return True
-    return bool(np.isfinite(array).all())
 
 
 def _tensors(value) -> list:
