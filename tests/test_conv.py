@@ -651,7 +651,6 @@ def _spy_threads(monkeypatch):
     from glassnet import backend
 
     monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(conv_ops, "_blas_is_serial", lambda: True)  # as with OPENBLAS_NUM_THREADS=1
     backend.set_num_threads(2)
     used = set()
     original = conv_ops._parallel
@@ -690,3 +689,37 @@ def test_batch_parallel_conv_is_bit_identical_to_one_thread(monkeypatch, channel
     assert len(used) == 2
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a, b)
+
+
+def test_large_convolutions_split_the_batch_across_threads_with_a_serial_blas(monkeypatch):
+    """Default threshold, 2 threads: a batch of 64 MNIST-sized images is split across both threads, OpenBLAS is
+    held to one thread meanwhile (when it is found) and its thread count is restored afterwards."""
+    import threading
+
+    from glassnet import backend
+    from glassnet.blas import SINGLE_THREADED_BLAS
+
+    before = SINGLE_THREADED_BLAS.threads()
+    used, blas_threads = set(), set()
+    original = conv_ops._parallel
+
+    def spy(fn, n, elements):
+        def wrapped(lo, hi):
+            used.add(threading.get_ident())
+            blas_threads.add(SINGLE_THREADED_BLAS.threads())
+            fn(lo, hi)
+        original(wrapped, n, elements)
+
+    monkeypatch.setattr(conv_ops, "_parallel", spy)
+    try:
+        backend.set_num_threads(2)
+        x = Tensor(rand(64, 28, 28, 1, dtype=np.float32), requires_grad=True)
+        w = Tensor(rand(3, 3, 1, 32, seed=1, dtype=np.float32), requires_grad=True)
+        out = conv_ops.conv2d(x, w, Tensor(np.zeros(32, np.float32), requires_grad=True), activation="relu")
+        out.backward(np.ones(out.shape, np.float32))
+    finally:
+        backend.set_num_threads(None)
+    assert len(used) == 2
+    if before is not None:
+        assert blas_threads == {1}
+        assert SINGLE_THREADED_BLAS.threads() == before

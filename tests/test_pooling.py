@@ -345,7 +345,6 @@ def test_batch_parallel_max_pool_is_bit_identical_to_one_thread(monkeypatch, poo
             backend.set_num_threads(threads)
             if threads == 2:
                 monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
-                monkeypatch.setattr(conv_ops, "_blas_is_serial", lambda: True)  # as with OPENBLAS_NUM_THREADS=1
                 original = conv_ops._parallel
 
                 def spy(fn, n, elements):
