@@ -15,6 +15,7 @@ Epoch logs hold ``loss``, each metric, ``val_*`` when validating, and ``learning
 ``ProgbarLogger``              the progress bar of ``verbose=1`` / the lines of ``verbose=2``
 ``EarlyStopping``              stop after ``patience`` epochs without improvement of ``monitor``
 ``ModelCheckpoint``            save the model (or weights) each epoch, or only when ``monitor`` improves
+``BackupAndRestore``           exact resume after a crash: fit's ``checkpoint_dir`` + ``resume=True``, Keras-style
 ``LearningRateScheduler``      ``lr ← schedule(epoch, lr)`` at each epoch begin
 ``ReduceLROnPlateau``          ``lr ← max(lr·factor, min_lr)`` after ``patience`` epochs on a plateau
 ``CSVLogger``                  one CSV row per epoch
@@ -486,6 +487,44 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_weights(filepath, overwrite=True)
         else:
             self.model.save(filepath, overwrite=True)
+
+
+class BackupAndRestore(Callback):
+    """Keras' fault-tolerance callback: ``fit(..., callbacks=[BackupAndRestore(backup_dir)])`` backs up the
+    whole training state and, when a backup is there, continues from it exactly.
+
+    It is ``fit(checkpoint_dir=backup_dir, checkpoint_every=save_freq, resume=True)`` (see
+    :mod:`glassnet.checkpoint`: weights, optimizer state, every random generator, epoch and step, data
+    order and running metrics), written at every epoch end and, with ``save_freq=n``, every ``n`` optimizer
+    steps. When fit finishes (all epochs, or stopped by a callback such as EarlyStopping) the backup is
+    deleted (``delete_checkpoint=True``, as Keras) so the next run starts afresh; after Ctrl-C or a crash it
+    stays, to be resumed. ``ModelCheckpoint`` instead saves the model itself (with its optimizer state),
+    for keeping the best or every epoch's model.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint: bool = True):
+        super().__init__()
+        if backup_dir is None or not os.fspath(backup_dir):
+            raise ValueError("BackupAndRestore needs a backup_dir (a folder for the backup).")
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral)
+                                     or save_freq < 1):
+            raise ValueError(f"BackupAndRestore: unrecognized save_freq {save_freq!r}; expected 'epoch' or a "
+                             "positive number of steps.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = bool(delete_checkpoint)
+
+    def fit_arguments(self) -> dict:
+        """The fit arguments this callback stands for."""
+        return {"checkpoint_dir": self.backup_dir, "resume": True,
+                "checkpoint_every": None if self.save_freq == "epoch" else int(self.save_freq)}
+
+    def training_completed(self) -> None:
+        """Called by fit when it ran to its end (not interrupted): drop the backup."""
+        from .checkpoint import checkpoint_path
+
+        if self.delete_checkpoint and os.path.exists(checkpoint_path(self.backup_dir)):
+            os.remove(checkpoint_path(self.backup_dir))
 
 
 # ============================================================================ learning rate

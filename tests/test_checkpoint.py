@@ -129,8 +129,12 @@ SCRIPT = textwrap.dedent("""
                            layers.Dense(1, activation="sigmoid")])
     model.compile(gn.optimizers.Adam(0.01), "binary_crossentropy")
     mode, folder, out = sys.argv[1], sys.argv[2], sys.argv[3]
-    kwargs = {{}} if mode == "plain" else dict(checkpoint_dir=folder, checkpoint_every=5, resume=(mode == "resume"))
-    history = model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[Slow()], **kwargs)
+    callbacks, kwargs = [Slow()], {{}}
+    if mode == "backup":  # Keras style: the callback both backs up and resumes
+        callbacks.append(gn.callbacks.BackupAndRestore(folder, save_freq=5))
+    elif mode != "plain":
+        kwargs = dict(checkpoint_dir=folder, checkpoint_every=5, resume=(mode == "resume"))
+    history = model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
     np.savez(out, *model.get_weights())
     print("epochs", len(history.history.get("loss", [])), flush=True)
 """)
@@ -151,8 +155,8 @@ def _run(script, *args, timeout=120):
     return subprocess.run([sys.executable, script, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def _start_and_wait_for_checkpoint(script, folder, out):
-    process = subprocess.Popen([sys.executable, script, "checkpointed", folder, out], stdout=subprocess.PIPE,
+def _start_and_wait_for_checkpoint(script, folder, out, mode="checkpointed"):
+    process = subprocess.Popen([sys.executable, script, mode, folder, out], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     target = os.path.join(folder, checkpoint.FILENAME)
@@ -180,6 +184,45 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     for a, b in zip(_weights(tmp_path / "plain.npz"), _weights(tmp_path / "resumed.npz")):
         np.testing.assert_array_equal(a, b)
+
+
+def test_backup_and_restore_callback_survives_sigkill_and_cleans_up(tmp_path):
+    script = _script(tmp_path)
+    plain = _run(script, "plain", "-", str(tmp_path / "plain.npz"))
+    assert plain.returncode == 0, plain.stderr
+    folder = str(tmp_path / "backup")
+    process = _start_and_wait_for_checkpoint(script, folder, str(tmp_path / "killed.npz"), mode="backup")
+    process.kill()
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert os.path.exists(os.path.join(folder, checkpoint.FILENAME))  # the backup outlives the crash
+    rerun = _run(script, "backup", folder, str(tmp_path / "resumed.npz"))  # the same command, run again
+    assert rerun.returncode == 0, rerun.stderr
+    assert "epochs 5" in rerun.stdout
+    for a, b in zip(_weights(tmp_path / "plain.npz"), _weights(tmp_path / "resumed.npz")):
+        np.testing.assert_array_equal(a, b)
+    assert not os.path.exists(os.path.join(folder, checkpoint.FILENAME))  # finished: the backup is deleted
+
+
+def test_backup_and_restore_in_process(tmp_path):
+    x, y = data()
+    reference = build()
+    reference.fit(x, y, **FIT)
+    crashed = build()
+    backup = gn.callbacks.BackupAndRestore(tmp_path, save_freq=4, delete_checkpoint=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        crashed.fit(x, y, callbacks=[backup, CrashAt(17)], **FIT)
+    resumed = build(seed=99)
+    resumed.fit(x, y, callbacks=[backup], **FIT)
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert checkpoint.load_checkpoint(build(), tmp_path).epoch == FIT["epochs"]  # kept: delete_checkpoint=False
+    with pytest.raises(InputError, match="BackupAndRestore"):
+        build().fit(x, y, checkpoint_dir=tmp_path, callbacks=[backup], **FIT)
+    with pytest.raises(ValueError, match="save_freq"):
+        gn.callbacks.BackupAndRestore(tmp_path, save_freq=0)
+    with pytest.raises(ValueError, match="backup_dir"):
+        gn.callbacks.BackupAndRestore("")
 
 
 def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_returns(tmp_path):

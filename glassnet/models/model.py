@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 from .. import backend, checkpoint, losses as losses_module, metrics as metrics_module, optimizers
-from ..callbacks import CallbackList, History, ProgbarLogger
+from ..callbacks import BackupAndRestore, CallbackList, History, ProgbarLogger
 from ..errors import FileFormatError, GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
@@ -381,10 +381,20 @@ class Model(Layer):
         and data order — see :mod:`glassnet.checkpoint`) at every epoch end and, with
         ``checkpoint_every=n``, every ``n`` optimizer steps; ``resume=True`` continues from the latest
         one exactly (the same final weights as an uninterrupted run). Ctrl-C finishes the current step,
-        writes a checkpoint if configured, and returns the History so far.
+        writes a checkpoint if configured, and returns the History so far. A
+        :class:`~glassnet.callbacks.BackupAndRestore` callback stands for ``checkpoint_dir=its backup_dir,
+        resume=True`` (Keras' way of asking for the same).
         """
         self._require_compiled("fit")
         batch_size = data.check_batch_size(batch_size)
+        backups = [c for c in callbacks or () if isinstance(c, BackupAndRestore)]
+        if backups:
+            if len(backups) > 1 or checkpoint_dir is not None:
+                raise InputError("Give fit either checkpoint_dir=... or one BackupAndRestore callback: both name "
+                                 "the folder training is backed up to and resumed from.")
+            settings = backups[0].fit_arguments()
+            checkpoint_dir, resume = settings["checkpoint_dir"], settings["resume"]
+            checkpoint_every = settings["checkpoint_every"] if checkpoint_every is None else checkpoint_every
         if resume and checkpoint_dir is None:
             raise InputError("fit(resume=True) needs checkpoint_dir=... (the folder the checkpoints are in).")
         if checkpoint_every is not None and (isinstance(checkpoint_every, bool)
@@ -509,6 +519,9 @@ class Model(Layer):
                 if self.stop_training:
                     break
         callback_list.on_train_end(logs)
+        if not interrupt.requested:
+            for backup in backups:
+                backup.training_completed()
         return history
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict: bool = False):
