@@ -26,10 +26,10 @@ from collections import deque
 
 import numpy as np
 
-from ..callbacks import Callback
 from ..errors import GlassnetError
 from ..training import all_finite as _all_finite
 from .detectors import FIXES, NonFiniteWarning
+from .observing import LayerObservingCallback
 
 
 class NonFiniteError(GlassnetError, FloatingPointError):
@@ -71,7 +71,7 @@ def _count(array) -> str:
     return f"{nan} NaN and {inf} inf of {array.size} values"
 
 
-class NaNGuard(Callback):
+class NaNGuard(LayerObservingCallback):
     """Stop ``fit`` at the first NaN/inf in an activation, the loss, a gradient or a weight (see module doc).
 
     Args:
@@ -93,8 +93,6 @@ class NaNGuard(Callback):
         self.report = None
         self.stopped = False
         self._sink = None  # GradientMonitor's diagnostics list, when the guard runs inside one
-        self._observer = None
-        self._observing = False
         self._reset()
 
     def _reset(self) -> None:
@@ -109,26 +107,12 @@ class NaNGuard(Callback):
         self._outputs = []
 
     # ----------------------------------------------------------------- observation
-    def _start_observing(self) -> None:
-        from ..layers.base import observe_layers
-
+    def _clear_records(self) -> None:
         self._first_bad = None
         self._seen = {}
         self._outputs = []
-        self._observing = True
-        self._observer = observe_layers(self._observe)
-        self._observer.__enter__()
 
-    def _stop_observing(self) -> None:
-        self._observing = False
-        if self._observer is not None:
-            self._observer.__exit__(None, None, None)
-            self._observer = None
-
-    def _observe(self, layer, inputs, outputs) -> None:
-        if not self._observing:  # left over from an interrupted fit: unregister
-            self._stop_observing()
-            return
+    def _record(self, layer, inputs, outputs) -> None:
         self._seen.setdefault(id(layer), layer)
         if self._first_bad is not None:
             return

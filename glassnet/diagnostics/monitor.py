@@ -38,7 +38,7 @@ from array import array
 
 import numpy as np
 
-from ..callbacks import Callback
+from .observing import LayerObservingCallback
 from . import detectors as D
 
 QUANTITIES = ("grad_norm", "weight_norm", "update_ratio", "activation_mean", "activation_std", "dead_fraction",
@@ -275,7 +275,7 @@ def _trainable_own(layer) -> list:
 
 
 # ============================================================================ the callback
-class GradientMonitor(Callback):
+class GradientMonitor(LayerObservingCallback):
     """Record gradient flow during ``fit`` and warn about vanishing/exploding gradients, dead ReLUs,
     saturation and non-finite values.
 
@@ -324,8 +324,6 @@ class GradientMonitor(Callback):
             guard._sink = self._add_diagnostic
         self.history = GradientFlowHistory()
         self.diagnostics: list = []
-        self._observing = False
-        self._observer = None
         self._reported, self._before, self._rows, self._stats, self._order = set(), {}, None, {}, []
         self._step, self._epoch, self._recording = 0, 0, False
         self._skip, self._weighted = {}, []
@@ -351,25 +349,11 @@ class GradientMonitor(Callback):
         if self.warn if warn is None else warn:
             warnings.warn(item["message"], D.WARNINGS[item["problem"]], stacklevel=3)
 
-    def _start_observing(self) -> None:
-        from ..layers.base import observe_layers
-
+    def _clear_records(self) -> None:
         self._stats = {}
         self._order = []
-        self._observing = True
-        self._observer = observe_layers(self._observe)
-        self._observer.__enter__()
 
-    def _stop_observing(self) -> None:
-        self._observing = False
-        if self._observer is not None:
-            self._observer.__exit__(None, None, None)
-            self._observer = None
-
-    def _observe(self, layer, inputs, outputs) -> None:
-        if not self._observing:  # left over from an interrupted fit: unregister
-            self._stop_observing()
-            return
+    def _record(self, layer, inputs, outputs) -> None:
         skip = self._skip.get(id(layer))
         if skip is None:
             skip = self._skip[id(layer)] = layer is self.model or _is_composite(layer)
