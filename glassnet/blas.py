@@ -78,7 +78,8 @@ def tune_spin_wait() -> bool:
     shutdown, start = symbol("blas_thread_shutdown_"), symbol("blas_thread_init")
     if None in (read_env, timeout, shutdown, start):
         return False
-    for function in (read_env, timeout, shutdown, start):
+    read_env.argtypes, read_env.restype = [], None  # void openblas_read_env(void)
+    for function in (timeout, shutdown, start):
         function.argtypes, function.restype = [], ctypes.c_int
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(SPIN_EXPONENT)  # also inherited by worker processes
     read_env()
