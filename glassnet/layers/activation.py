@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .. import activations, constraints, initializers, ops, regularizers
+from .. import activations, initializers, ops
 from .base import InputSpec, Layer
 
 
@@ -98,9 +98,7 @@ class PReLU(_Elementwise):
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.alpha_initializer = initializers.get(alpha_initializer)
-        self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        self.alpha_constraint = constraints.get(alpha_constraint)
+        self._set_weight_options(locals(), "alpha")
         if shared_axes is None:
             self.shared_axes = None
         else:
@@ -123,8 +121,7 @@ class PReLU(_Elementwise):
 
     def get_config(self):
         return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": constraints.serialize(self.alpha_constraint), "shared_axes": self.shared_axes}
+                **self._weight_options_config("alpha"), "shared_axes": self.shared_axes}
 
 
 class Swish(_Elementwise):

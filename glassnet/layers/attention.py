@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import ops, regularizers
 from ..errors import ShapeError
 from .base import InputSpec, Layer, _batchless, _contains
 from .core import Dropout
@@ -50,12 +50,7 @@ class _Projection(Layer):
         self.out_shape = tuple(int(s) for s in out_shape)
         self.in_rank = int(in_rank)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(locals(), "kernel", "bias")
         self.bias = None
 
     def build(self, input_shape):
@@ -134,13 +129,8 @@ class MultiHeadAttention(Layer):
         self.use_bias = bool(use_bias)
         self._output_shape = output_shape
         self.attention_axes = attention_axes
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._set_weight_options(locals(), "kernel", "bias")
         self.projection_activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
         self.seed = seed
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(self.key_dim)
         self._dropout_layer = Dropout(self.dropout, seed=seed, name="attention_dropout", dtype=self.dtype)
@@ -303,13 +293,9 @@ class MultiHeadAttention(Layer):
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
                 "output_shape": None if self._output_shape is None else list(self._output_shape),
                 "attention_axes": self.attention_axes,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                **self._weight_options_config("kernel", "bias"),
                 "activity_regularizer": regularizers.serialize(self.projection_activity_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint), "seed": self.seed}
+                "seed": self.seed}
 
 
 def _keras_tensor_class():

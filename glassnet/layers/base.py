@@ -337,6 +337,27 @@ class Layer:
             w.grad = None
 
     # ----------------------------------------------------------------- weights
+    _WEIGHT_OPTION_KINDS = ("initializer", "regularizer", "constraint")
+
+    @staticmethod
+    def _weight_option_module(kind: str):
+        return {"initializer": initializers, "regularizer": regularizers, "constraint": constraints_module}[kind]
+
+    def _set_weight_options(self, arguments: dict, *weights: str) -> None:
+        """For each weight name w (``'kernel'``, ``'bias'``, ...) and each of ``w_initializer``,
+        ``w_regularizer``, ``w_constraint`` found in ``arguments`` (an ``__init__``'s ``locals()``):
+        ``self.w_kind = <kind module>.get(value)`` — objects from names, configs or callables."""
+        for weight in weights:
+            for kind in self._WEIGHT_OPTION_KINDS:
+                key = f"{weight}_{kind}"
+                if key in arguments:
+                    setattr(self, key, self._weight_option_module(kind).get(arguments[key]))
+
+    def _weight_options_config(self, *weights: str) -> dict:
+        """The serialized ``w_initializer`` / ``w_regularizer`` / ``w_constraint`` the layer has, for its config."""
+        return {f"{weight}_{kind}": self._weight_option_module(kind).serialize(getattr(self, f"{weight}_{kind}"))
+                for weight in weights for kind in self._WEIGHT_OPTION_KINDS if hasattr(self, f"{weight}_{kind}")}
+
     def add_weight(self, shape=(), initializer=None, dtype=None, trainable: bool = True, regularizer=None,
                    constraint=None, name: str | None = None) -> Parameter:
         """Create a weight of ``shape`` filled by ``initializer`` (glorot_uniform by default)."""

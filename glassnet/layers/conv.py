@@ -11,7 +11,7 @@ Parameter counts (as Keras): Conv ``Πk·(C/groups)·F + F``; transposed ``Πk·
 
 from __future__ import annotations
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations
 from ..errors import ShapeError
 from ..ops import conv as conv_ops
 from ..ops.linalg import dense
@@ -83,9 +83,7 @@ class _BaseConv(Layer):
         self.data_format = standardize_data_format(data_format, cls)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(locals(), "bias")
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def _add_bias(self, size: int):
@@ -104,9 +102,7 @@ class _BaseConv(Layer):
         return {**super().get_config(), "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": list(self.dilation_rate), "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias, "bias_initializer": initializers.serialize(self.bias_initializer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "bias_constraint": constraints.serialize(self.bias_constraint)}
+                "use_bias": self.use_bias, **self._weight_options_config("bias")}
 
 
 class _Conv(_BaseConv):
@@ -125,9 +121,7 @@ class _Conv(_BaseConv):
             raise ValueError(f"{cls}: groups must be a positive divisor of filters ({filters}), got {groups!r}.")
         self.filters = int(filters)
         self.groups = int(groups)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
+        self._set_weight_options(locals(), "kernel")
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank)
@@ -159,9 +153,7 @@ class _Conv(_BaseConv):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "groups": self.groups,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint)}
+                **self._weight_options_config("kernel")}
 
 
 class Conv1D(_Conv):
@@ -210,9 +202,7 @@ class _ConvTranspose(_BaseConv):
             if any(p >= s for p, s in zip(self.output_padding, self.strides)):
                 raise ValueError(f"{cls}: output_padding {self.output_padding} must be smaller than strides "
                                  f"{self.strides} on every axis.")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
+        self._set_weight_options(locals(), "kernel")
 
     def _output_spatial(self, input_shape) -> tuple:
         pads = self.output_padding or (None,) * self.rank
@@ -245,9 +235,7 @@ class _ConvTranspose(_BaseConv):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "output_padding": None if self.output_padding is None else list(self.output_padding),
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint)}
+                **self._weight_options_config("kernel")}
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -280,9 +268,7 @@ class _DepthwiseConv(_BaseConv):
             raise ValueError(f"{type(self).__name__}: depth_multiplier must be a positive integer, "
                              f"got {depth_multiplier!r}.")
         self.depth_multiplier = int(depth_multiplier)
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self._set_weight_options(locals(), "depthwise")
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank)
@@ -309,9 +295,7 @@ class _DepthwiseConv(_BaseConv):
 
     def get_config(self):
         return {**super().get_config(), "depth_multiplier": self.depth_multiplier,
-                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-                "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-                "depthwise_constraint": constraints.serialize(self.depthwise_constraint)}
+                **self._weight_options_config("depthwise")}
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -345,12 +329,7 @@ class _SeparableConv(_BaseConv):
             raise ValueError(f"{cls}: depth_multiplier must be a positive integer, got {depth_multiplier!r}.")
         self.filters = int(filters)
         self.depth_multiplier = int(depth_multiplier)
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
-        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        self._set_weight_options(locals(), "depthwise", "pointwise")
 
     def build(self, input_shape):
         check_rank(self, input_shape, self.rank)
@@ -380,12 +359,7 @@ class _SeparableConv(_BaseConv):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "depth_multiplier": self.depth_multiplier,
-                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-                "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-                "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-                "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
-                "pointwise_constraint": constraints.serialize(self.pointwise_constraint)}
+                **self._weight_options_config("depthwise", "pointwise")}
 
 
 class SeparableConv1D(_SeparableConv):

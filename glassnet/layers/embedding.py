@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import ops
 from ..errors import InputError, ShapeError
 from ..tensor import Tensor
 from .base import Layer
@@ -33,9 +33,7 @@ class Embedding(Layer):
                 raise ValueError(f"Embedding: {arg} must be a positive integer, got {value!r}.")
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self._set_weight_options(locals(), "embeddings")
         self.mask_zero = bool(mask_zero)
         self.input_length = input_length
         self._initial_weights = weights
@@ -98,9 +96,7 @@ class Embedding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-                "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+                **self._weight_options_config("embeddings"),
                 "mask_zero": self.mask_zero}
 
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .. import activations, backend, constraints, initializers, ops, regularizers, saving
+from .. import activations, backend, initializers, ops, saving
 from ..errors import ShapeError, UnknownNameError
 from .base import InputSpec, Layer
 
@@ -36,12 +36,7 @@ class Maxout(Layer):
                              f"pieces={pieces!r}.")
         self.units, self.pieces = int(units), int(pieces)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(locals(), "kernel", "bias")
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
@@ -67,12 +62,7 @@ class Maxout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces, "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint)}
+                **self._weight_options_config("kernel", "bias")}
 
 
 class RBF(Layer):
@@ -97,11 +87,10 @@ class RBF(Layer):
             raise ValueError(f"RBF: initial_width must be positive, got {initial_width!r}.")
         self.units = int(units)
         self.initial_width = float(initial_width)
-        self.centers_initializer = initializers.get(
-            centers_initializer if centers_initializer is not None else initializers.RandomUniform(-1.0, 1.0))
+        if centers_initializer is None:
+            centers_initializer = initializers.RandomUniform(-1.0, 1.0)
         self.trainable_widths = bool(trainable_widths)
-        self.centers_regularizer = regularizers.get(centers_regularizer)
-        self.centers_constraint = constraints.get(centers_constraint)
+        self._set_weight_options(locals(), "centers")
         self.input_spec = InputSpec(min_ndim=2)
 
     def build(self, input_shape):
@@ -145,10 +134,8 @@ class RBF(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "initial_width": self.initial_width,
-                "centers_initializer": initializers.serialize(self.centers_initializer),
                 "trainable_widths": self.trainable_widths,
-                "centers_regularizer": regularizers.serialize(self.centers_regularizer),
-                "centers_constraint": constraints.serialize(self.centers_constraint)}
+                **self._weight_options_config("centers")}
 
 
 class RepeatVector(Layer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import constraints, initializers, ops, regularizers
+from .. import ops
 from ..errors import ShapeError
 from ..ops import normalization as norm_ops
 from .base import InputSpec, Layer
@@ -29,12 +29,7 @@ class _AffineNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        self._set_weight_options(locals(), "beta", "gamma")
         self.gamma = None
         self.beta = None
 
@@ -62,12 +57,7 @@ class _AffineNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                **self._weight_options_config("beta", "gamma")}
 
 
 class BatchNormalization(_AffineNormalization):
@@ -104,8 +94,7 @@ class BatchNormalization(_AffineNormalization):
         self.axis = int(axis)
         self.momentum = float(momentum)
         self.synchronized = False
-        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self._set_weight_options(locals(), "moving_mean", "moving_variance")
 
     def build(self, input_shape):
         size = self._known_size(input_shape, self.axis)
@@ -129,8 +118,7 @@ class BatchNormalization(_AffineNormalization):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                **self._weight_options_config("moving_mean", "moving_variance"),
                 "synchronized": False}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, initializers, ops, regularizers
+from .. import activations, ops
 from ..errors import InputError, ShapeError
 from ..tensor import Tensor
 from .attention import MultiHeadAttention, _build_sublayer
@@ -65,10 +65,7 @@ class TransformerEncoder(Layer):
         self.norm_first = bool(norm_first)
         self.epsilon = float(epsilon)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._set_weight_options(locals(), "kernel", "bias")
         self.seed = seed
 
     def build(self, input_shape):
@@ -140,10 +137,7 @@ class TransformerEncoder(Layer):
                 "dropout": self.dropout, "attention_dropout": self.attention_dropout,
                 "activation": activations.serialize(self.activation), "norm_first": self.norm_first,
                 "epsilon": self.epsilon, "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer), "seed": self.seed}
+                **self._weight_options_config("kernel", "bias"), "seed": self.seed}
 
 
 def sinusoidal_positions(length: int, depth: int, max_wavelength: float = 10000.0, dtype="float32") -> np.ndarray:
@@ -178,8 +172,7 @@ class PositionalEmbedding(Layer):
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.mask_zero = bool(mask_zero)
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self._set_weight_options(locals(), "embeddings")
         self.position_encoding = position_encoding
         self.input_spec = InputSpec(ndim=2)
 
@@ -231,9 +224,7 @@ class PositionalEmbedding(Layer):
     def get_config(self):
         return {**super().get_config(), "sequence_length": self.sequence_length, "input_dim": self.input_dim,
                 "output_dim": self.output_dim, "mask_zero": self.mask_zero,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "position_encoding": self.position_encoding,
-                "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer)}
+                "position_encoding": self.position_encoding, **self._weight_options_config("embeddings")}
 
 
 __all__ = ["PositionalEmbedding", "TransformerEncoder", "sinusoidal_positions"]
