@@ -8,30 +8,18 @@ family has f' = 1 for positive inputs and does not saturate there.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
 import numpy as np
 
 from ... import datasets, diagnostics, layers, optimizers, plot
+from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish")
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "swish")
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread while the experiment runs (if threadpoolctl is installed).
-
-    These networks multiply small matrices, which one thread does fastest; on a loaded machine a
-    multi-threaded OpenBLAS was measured 10–200× slower on shapes such as (256, 32)·(32, 256)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def epochs_to_reach(values, target: float):
@@ -69,7 +57,7 @@ class ActivationsExperiment(Experiment):
                         "target_accuracy": 0.7}
 
     def run(self, lab):
-        with one_blas_thread():
+        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
             return self._run(lab)
 
     def _run(self, lab):

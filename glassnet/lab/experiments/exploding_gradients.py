@@ -13,29 +13,17 @@ so no step can be larger than lr·c per element / per tensor / in total, whateve
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
 import numpy as np
 
 from ... import callbacks, datasets, diagnostics, initializers, layers, optimizers, plot
+from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
 ARMS = ("none", "clipvalue", "clipnorm", "global_clipnorm")
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread while the experiment runs (if threadpoolctl is installed).
-
-    These networks multiply small matrices, which one thread does fastest; on a loaded machine a
-    multi-threaded OpenBLAS was measured 10–200× slower on shapes such as (256, 32)·(32, 256)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 class StepLoss(callbacks.Callback):
@@ -79,7 +67,7 @@ class ExplodingGradientsExperiment(Experiment):
     quick_parameters = {"samples": 256, "epochs": 10}
 
     def run(self, lab):
-        with one_blas_thread():
+        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
             return self._run(lab)
 
     def _run(self, lab):

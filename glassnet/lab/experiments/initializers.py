@@ -11,29 +11,17 @@ convergence speed for zeros, small and large random, Glorot, He and LeCun initia
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
 import numpy as np
 
 from ... import datasets, initializers, layers, optimizers, plot
+from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
 SCHEMES = ("zeros", "small", "large", "glorot", "he", "lecun")
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread while the experiment runs (if threadpoolctl is installed).
-
-    These networks multiply small matrices, which one thread does fastest; on a loaded machine a
-    multi-threaded OpenBLAS was measured 10–200× slower on shapes such as (256, 32)·(32, 256)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def make_initializer(scheme: str, small_std: float, large_std: float, seed=None):
@@ -236,7 +224,7 @@ class InitializersExperiment(Experiment):
         lab.figure("convergence", figure, "Training curves per initialisation scheme (loss on a log scale)")
 
     def run(self, lab):
-        with one_blas_thread():
+        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
             return self._run(lab)
 
     def _run(self, lab):

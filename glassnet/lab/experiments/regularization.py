@@ -11,29 +11,17 @@ task (200 samples, 50 features of which 10 informative, 5% flipped labels).
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 
 from ... import callbacks, datasets, layers, optimizers, plot, regularizers
+from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
 ARMS = ("none", "l1", "l2", "dropout_0.2", "dropout_0.5", "early_stopping", "batch_norm")
 TASKS = ("digits", "noisy")
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread while the experiment runs (if threadpoolctl is installed).
-
-    These networks multiply small matrices, which one thread does fastest; on a loaded machine a
-    multi-threaded OpenBLAS was measured 10–200× slower on shapes such as (256, 32)·(32, 256)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def load_task(task: str, seed: int, n_train: int, n_val: int, n_test: int):
@@ -96,7 +84,7 @@ class RegularizationExperiment(Experiment):
     quick_parameters = {"repeats": 1, "width": 64, "epochs": 30, "patience": 5}
 
     def run(self, lab):
-        with one_blas_thread():
+        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
             return self._run(lab)
 
     def _run(self, lab):

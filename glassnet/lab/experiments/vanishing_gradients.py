@@ -10,12 +10,12 @@ I + ∂F/∂h gives the gradient an identity path to every layer.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 
 from ... import datasets, diagnostics, initializers, layers, optimizers, plot
+from ...blas import SINGLE_THREADED_BLAS
 from ...models import Model, Sequential
 from ..experiment import Experiment
 
@@ -24,18 +24,6 @@ FIXES = ("relu_he", "relu_bn", "residual_relu")
 LABELS = {"sigmoid": "sigmoid (Glorot)", "tanh": "tanh (Glorot)", "relu_he": "ReLU (He)",
           "relu_bn": "ReLU + BatchNorm (He)", "residual_relu": "residual ReLU",
           "residual_sigmoid": "residual sigmoid"}
-
-
-def one_blas_thread():
-    """A context limiting BLAS to one thread while the experiment runs (if threadpoolctl is installed).
-
-    These networks multiply small matrices, which one thread does fastest; on a loaded machine a
-    multi-threaded OpenBLAS was measured 10–200× slower on shapes such as (256, 32)·(32, 256)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def build(arm: str, depth: int, width: int, n_features: int, n_classes: int):
@@ -84,7 +72,7 @@ class VanishingGradientsExperiment(Experiment):
     quick_parameters = {"train_samples": 480, "epochs": 4}
 
     def run(self, lab):
-        with one_blas_thread():
+        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
             return self._run(lab)
 
     def _run(self, lab):
