@@ -669,6 +669,8 @@ _ALLOWED = {
     ("glassnet/lab/__init__.py", "import importlib"), ("glassnet/lab/__init__.py", "importlib.import_module"),
     ("glassnet/datasets/sklearn_data.py", "import importlib"),
     ("glassnet/datasets/sklearn_data.py", "importlib.import_module"),
+    # importlib.util.find_spec("numba"): is the optional accelerator installed (nothing is imported)
+    ("glassnet/accel.py", "import importlib"),
 }
 
 

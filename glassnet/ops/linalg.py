@@ -10,6 +10,7 @@ import numpy as np
 
 from ..tensor import Tensor, make_result, unbroadcast
 from .elementwise import coerce_pair
+from .nonlinear import bias_relu_inplace, relu_array, relu_gradient_array
 
 
 def _swap(m: np.ndarray) -> np.ndarray:
@@ -59,6 +60,8 @@ def dense(x, kernel, bias=None, activation: str | None = None) -> Tensor:
     The fused node is named after its activation, so tools that look at the op that produced a
     layer's output (dead-ReLU and saturation detectors) see 'relu' / 'tanh'.
     """
+    if activation not in (None, "relu", "tanh"):
+        raise ValueError(f"dense: activation must be None, 'relu' or 'tanh', got {activation!r}.")
     x, kernel = coerce_pair(x, kernel)
     if bias is not None and not isinstance(bias, Tensor):
         bias = Tensor(np.asarray(bias, dtype=kernel.data.dtype))
@@ -66,14 +69,13 @@ def dense(x, kernel, bias=None, activation: str | None = None) -> Tensor:
     W = kernel.data
     X2 = X if X.ndim == 2 else X.reshape(-1, X.shape[-1])
     out = X2 @ W
-    if bias is not None:
-        out += bias.data
-    if activation == "relu":
-        np.maximum(out, 0, out=out)
-    elif activation == "tanh":
-        np.tanh(out, out=out)
-    elif activation is not None:
-        raise ValueError(f"dense: activation must be None, 'relu' or 'tanh', got {activation!r}.")
+    if not (activation == "relu" and bias is not None and bias_relu_inplace(out, bias.data)):
+        if bias is not None:
+            out += bias.data
+        if activation == "relu":
+            relu_array(out, out=out)
+        elif activation == "tanh":
+            np.tanh(out, out=out)
     if X.ndim != 2:
         out = out.reshape(X.shape[:-1] + (W.shape[1],))
     parents = (x, kernel) if bias is None else (x, kernel, bias)
@@ -81,7 +83,7 @@ def dense(x, kernel, bias=None, activation: str | None = None) -> Tensor:
     def backward(g):
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
         if activation == "relu":
-            g2 = g2 * (out.reshape(g2.shape) > 0)
+            g2 = relu_gradient_array(g2, out.reshape(g2.shape))
         elif activation == "tanh":
             a = out.reshape(g2.shape)
             g2 = g2 * (1.0 - a * a)

@@ -1,0 +1,237 @@
+"""The optional compiled kernels (glassnet.accel, glassnet.numba_kernels): the switch, and every fast path
+against the NumPy path it replaces — bit for bit on values and gradients, including ties, NaN, ±inf and
+−0.0 — plus gradient checks through the compiled paths and whole training runs with and without them."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import glassnet as gn
+from glassnet import accel, layers
+from glassnet.diagnostics import gradcheck
+from glassnet.ops import conv as conv_ops
+from glassnet.ops import linalg, nonlinear
+from glassnet.tensor import Tensor
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def _accelerated():
+    accel.set_enabled(True)
+    gn.set_seed(0)
+    yield
+    accel.set_enabled(True)
+
+
+@pytest.fixture
+def small_arrays_compiled(monkeypatch):
+    """Send arrays of any size to the kernels (so gradient checks on small inputs exercise them)."""
+    monkeypatch.setattr(nonlinear, "COMPILED_MIN_SIZE", 1)
+
+
+def both_paths(fn):
+    """fn() with the compiled kernels, then on the NumPy paths."""
+    fast = fn()
+    with accel.disabled():
+        assert accel.kernels() is None
+        reference = fn()
+    return fast, reference
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # NaN equals NaN here
+    assert np.asarray(a).dtype == np.asarray(b).dtype
+
+
+# ------------------------------------------------------------------ the switch
+def test_switch_and_status():
+    assert accel.available() and accel.enabled()
+    assert accel.kernels() is not None
+    assert "kernels on" in accel.status()
+    with accel.disabled():
+        assert not accel.enabled() and accel.kernels() is None
+        assert "switched off" in accel.status()
+        with accel.disabled():
+            pass
+        assert not accel.enabled()  # nested blocks restore what they found
+    assert accel.enabled()
+    accel.set_enabled(False)
+    assert accel.kernels() is None
+    accel.set_enabled(True)
+    assert accel.kernels() is not None
+
+
+def test_environment_variable_switches_off_and_numba_is_not_imported_with_glassnet():
+    code = ("import sys, glassnet, glassnet.accel as a; "
+            "print(a.enabled(), 'numba' in sys.modules)")
+    env = {**os.environ, "GLASSNET_ACCEL": "0"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert off.stdout.split() == ["False", "False"]
+    env["GLASSNET_ACCEL"] = "1"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert on.stdout.split() == ["True", "False"]  # numba waits for the first op that can use it
+
+
+# ------------------------------------------------------------------ max pooling
+def _pool_input(shape, dtype, rng, special=False):
+    x = rng.standard_normal(shape).astype(dtype)
+    x[x < 0.3] = 0.0  # many ties, as after a ReLU
+    x[..., ::3] = np.round(x[..., ::3])  # more ties
+    if special:
+        flat = x.reshape(-1)
+        flat[5], flat[40], flat[41], flat[77] = np.nan, np.inf, -np.inf, -0.0
+        x[1, :2, :2, 0] = -np.inf  # a whole window of −inf
+    return x
+
+
+@pytest.mark.parametrize("shape, pool", [((4, 8, 8, 3), 2), ((3, 9, 7, 5), 2), ((2, 9, 9, 4), 3),
+                                         ((2, 8, 9, 3), (2, 3)), ((2, 5, 5, 2), (1, 1)), ((2, 6, 6, 2), 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("special", [False, True])
+def test_max_pool_compiled_equals_numpy(shape, pool, dtype, special):
+    rng = np.random.default_rng(1)
+    x_data = _pool_input(shape, dtype, rng, special)
+    out_shape = conv_ops.max_pool(Tensor(x_data), pool).shape
+    g = rng.standard_normal(out_shape).astype(dtype)
+
+    def run():
+        x = Tensor(x_data.copy(), requires_grad=True)
+        y = conv_ops.max_pool(x, pool)
+        (y * Tensor(g)).sum().backward()
+        return y.data, x.grad
+
+    (y_fast, gx_fast), (y_ref, gx_ref) = both_paths(run)
+    assert_same(y_fast, y_ref)
+    assert_same(gx_fast, gx_ref)
+    # one element per window receives the gradient; rows/columns past the last window get none
+    assert np.count_nonzero(gx_fast) <= np.count_nonzero(g)
+
+
+def test_max_pool_compiled_routes_to_the_first_maximum_and_nan_windows_pass_nothing():
+    x = np.zeros((1, 4, 4, 1), np.float32)            # window 0: all ties at 0 → offset 0 wins
+    x[0, 0, 2, 0], x[0, 1, 3, 0] = 5.0, 5.0          # window 1: tie at 5 → (0, 2) wins (row-major first)
+    x[0, 2, 0, 0] = np.nan                           # window 2: NaN → output NaN, no gradient
+    x[0, 3, 3, 0] = 2.0                              # window 3: single max at its last offset
+    t = Tensor(x, requires_grad=True)
+    y = conv_ops.max_pool(t, 2)
+    y.sum().backward()
+    assert y.data[0, 0, 1, 0] == 5.0 and np.isnan(y.data[0, 1, 0, 0]) and y.data[0, 1, 1, 0] == 2.0
+    expected = np.zeros((4, 4), np.float32)
+    expected[0, 0], expected[0, 2], expected[3, 3] = 1, 1, 1
+    np.testing.assert_array_equal(t.grad[0, :, :, 0], expected)
+
+
+@pytest.mark.parametrize("pool, shape", [(2, (2, 6, 5, 3)), (3, (1, 7, 6, 2)), ((2, 3), (2, 4, 7, 2))])
+def test_max_pool_compiled_gradcheck(pool, shape):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape)  # distinct values: the maximum is differentiable
+    assert gradcheck(lambda t: conv_ops.max_pool(t, pool), x)
+
+
+def test_max_pool_paths_not_compiled_still_agree():
+    """Overlapping windows, padding and 1-D/3-D pooling keep the NumPy path (same results either way)."""
+    rng = np.random.default_rng(3)
+    for x_data, args in [(rng.standard_normal((2, 7, 7, 3)), (3, 2, "valid")),
+                         (rng.standard_normal((2, 7, 7, 3)), (2, 2, "same")),
+                         (rng.standard_normal((2, 9, 3)), (2, None, "valid")),
+                         (rng.standard_normal((2, 4, 4, 4, 2)), (2, None, "valid"))]:
+        fast, reference = both_paths(lambda: conv_ops.max_pool(Tensor(x_data), *args).data)
+        assert_same(fast, reference)
+
+
+# ------------------------------------------------------------------ ReLU and the fused dense / conv
+def _with_specials(shape, rng, dtype=np.float32):
+    z = rng.standard_normal(shape).astype(dtype)
+    flat = z.reshape(-1)
+    flat[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, -np.nan]
+    return z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_kernels_equal_numpy(dtype):
+    rng = np.random.default_rng(4)
+    z = _with_specials((64, 130), rng, dtype)
+    g = rng.standard_normal(z.shape).astype(dtype)
+    fast, reference = both_paths(lambda: (nonlinear.relu_array(z), nonlinear.relu_array(z.copy(), out=None)))
+    assert_same(fast[0], np.maximum(z, 0))
+    assert_same(fast[0], reference[0])
+    in_place = z.copy()
+    assert nonlinear.relu_array(in_place, out=in_place) is in_place
+    assert_same(in_place, np.maximum(z, 0))
+    a = np.maximum(z, 0)
+    fast, reference = both_paths(lambda: nonlinear.relu_gradient_array(g, a))
+    assert_same(fast, reference)
+    assert_same(fast, g * (a > 0))
+    bias = rng.standard_normal(z.shape[1]).astype(dtype)
+    y = z.copy()
+    assert nonlinear.bias_relu_inplace(y, bias)
+    assert_same(y, np.maximum(z + bias, 0))
+    with accel.disabled():
+        untouched = z.copy()
+        assert not nonlinear.bias_relu_inplace(untouched, bias)
+        assert_same(untouched, z)
+
+
+def test_relu_kernels_decline_what_they_cannot_take():
+    rng = np.random.default_rng(5)
+    z16 = rng.standard_normal((100, 100)).astype(np.float16)
+    assert nonlinear.relu_array(z16).dtype == np.float16
+    strided = rng.standard_normal((200, 100)).astype(np.float32)[::2]
+    assert_same(nonlinear.relu_array(strided), np.maximum(strided, 0))
+    a = np.maximum(strided, 0)
+    assert_same(nonlinear.relu_gradient_array(strided, a), strided * (a > 0))
+    assert not nonlinear.bias_relu_inplace(strided, np.zeros(100, np.float32))
+    assert not nonlinear.bias_relu_inplace(np.zeros((100, 100), np.float32), np.zeros(100, np.float64))
+
+
+def test_relu_op_and_fused_dense_gradcheck_through_the_kernels(small_arrays_compiled):
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
+    assert gradcheck(lambda x: nonlinear.relu(x), rng.standard_normal((6, 5)))
+    assert gradcheck(lambda x, w, b: linalg.dense(x, w, b, activation="relu"), x, w, b)
+    assert gradcheck(lambda x, w: linalg.dense(x, w, None, activation="relu"), x, w)
+
+
+def test_fused_conv_relu_gradcheck_through_the_kernels(small_arrays_compiled):
+    rng = np.random.default_rng(7)
+    x, k, b = rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
+    assert gradcheck(lambda x, k, b: conv_ops.conv(x, k, b, activation="relu"), x, k, b)
+    assert gradcheck(lambda x, k, b: conv_ops.conv(x, k, b, groups=1, padding="same", activation="relu"), x, k, b)
+
+
+def _train(model_fn, x, y, epochs=2):
+    gn.clear_session()
+    gn.set_seed(0)
+    model = model_fn()
+    model.compile(optimizer="adam", loss=gn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
+    return [w.data.copy() for w in model.weights], history.history["loss"], model.predict(x, verbose=0)
+
+
+def test_cnn_and_mlp_training_are_bit_identical_with_and_without_the_kernels():
+    rng = np.random.default_rng(8)
+    images, labels = rng.standard_normal((96, 12, 12, 1)).astype(np.float32), rng.integers(0, 4, 96)
+
+    def cnn():
+        return gn.Sequential([layers.Input(shape=(12, 12, 1)), layers.Conv2D(8, 3, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Conv2D(16, 3, activation="relu"),
+                              layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(64, activation="relu"),
+                              layers.Dense(4)])
+
+    vectors = rng.standard_normal((256, 40)).astype(np.float32)
+    classes = rng.integers(0, 3, 256)
+
+    def mlp():
+        return gn.Sequential([layers.Input(shape=(40,)), layers.Dense(256, activation="relu"),
+                              layers.Dense(128), layers.Activation("relu"), layers.Dense(3)])
+
+    for build, x, y in [(cnn, images, labels), (mlp, vectors, classes)]:
+        fast, reference = both_paths(lambda: _train(build, x, y))
+        for a, b in zip(fast[0], reference[0]):
+            assert_same(a, b)
+        assert fast[1] == reference[1]
+        assert_same(fast[2], reference[2])
