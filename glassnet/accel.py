@@ -19,8 +19,11 @@ import contextlib
 import importlib.util
 import os
 
+import numpy as np
+
 _enabled = os.environ.get("GLASSNET_ACCEL", "1").strip().lower() not in ("0", "false", "no", "off")
 _kernels = None
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _installed: bool | None = None   # looked up once: find_spec costs ~10 µs and ops ask on every call
 
 
@@ -67,6 +70,21 @@ def kernels():
             return None
         _kernels = numba_kernels
     return _kernels
+
+
+COMPILED_MIN_SIZE = 4096
+"""Arrays smaller than this take the NumPy path (a compiled call's dispatch costs about what it saves)."""
+
+
+def kernels_for(*arrays):
+    """:func:`kernels` if every array is a large, C-contiguous float32/float64 array of one dtype (what
+    the element-wise kernels take); None otherwise: take the NumPy path."""
+    first = arrays[0]
+    if first.size < COMPILED_MIN_SIZE or first.dtype not in _KERNEL_DTYPES:
+        return None
+    if any(a.dtype != first.dtype or not a.flags.c_contiguous for a in arrays):
+        return None
+    return kernels()
 
 
 def status() -> str:

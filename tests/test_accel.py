@@ -30,7 +30,7 @@ def _accelerated():
 @pytest.fixture
 def small_arrays_compiled(monkeypatch):
     """Send arrays of any size to the kernels (so gradient checks on small inputs exercise them)."""
-    monkeypatch.setattr(nonlinear, "COMPILED_MIN_SIZE", 1)
+    monkeypatch.setattr(accel, "COMPILED_MIN_SIZE", 1)
 
 
 def both_paths(fn):
@@ -235,3 +235,4 @@ def test_cnn_and_mlp_training_are_bit_identical_with_and_without_the_kernels():
             assert_same(a, b)
         assert fast[1] == reference[1]
         assert_same(fast[2], reference[2])
+

@@ -57,25 +57,11 @@ def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted
 
 
-COMPILED_MIN_SIZE = 4096
-"""Arrays smaller than this take the NumPy path (a compiled call's dispatch costs about what it saves)."""
-
-
-def _compiled(*arrays):
-    """The compiled kernels if every array is a large, C-contiguous float32/float64 array of one dtype."""
-    first = arrays[0]
-    if first.size < COMPILED_MIN_SIZE or first.dtype not in (np.float32, np.float64):
-        return None
-    if any(a.dtype != first.dtype or not a.flags.c_contiguous for a in arrays):
-        return None
-    return accel.kernels()
-
-
 def relu_array(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(z, 0), into ``out`` (may be ``z``: in place). NaN stays NaN."""
     if out is None:
         out = np.empty_like(z)
-    kernels = _compiled(z, out)
+    kernels = accel.kernels_for(z, out)
     if kernels is None:
         np.maximum(z, 0, out=out)
     elif out is z:  # np.maximum's NaN-propagating loop is 3–7× slower than a vectorised compare-and-select
@@ -88,7 +74,7 @@ def relu_array(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def bias_relu_inplace(y: np.ndarray, bias: np.ndarray) -> bool:
     """y = max(y + b, 0) in one compiled pass, y (rows, n) and b (n,); False (y untouched) when the
     compiled kernels cannot take these arrays — the caller then adds and rectifies with NumPy."""
-    kernels = _compiled(y) if y.ndim == 2 and bias.shape == y.shape[1:] and bias.dtype == y.dtype else None
+    kernels = accel.kernels_for(y) if y.ndim == 2 and bias.shape == y.shape[1:] and bias.dtype == y.dtype else None
     if kernels is None:
         return False
     kernels.bias_relu_inplace(y, bias)
@@ -101,7 +87,7 @@ def relu_gradient_array(g: np.ndarray, a: np.ndarray, out: np.ndarray | None = N
         return g * (a > 0)
     if out is None:
         out = np.empty(g.shape, dtype=g.dtype)
-    kernels = _compiled(g, a, out) if out is not g and out is not a else None
+    kernels = accel.kernels_for(g, a, out) if out is not g and out is not a else None
     if kernels is None:
         np.multiply(g, a > 0, out=out)
     else:  # one pass instead of a comparison and a multiply
