@@ -119,4 +119,3 @@ def bias_relu_inplace(y, b):
         for j in range(n):
             v = y[r, j] + b[j]
             y[r, j] = zero if v <= zero else v
-
