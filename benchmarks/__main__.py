@@ -4,6 +4,8 @@ Columns: workload, glassnet and PyTorch throughput (best round), the median pair
 PyTorch with its range over the rounds, the goal, and the peak memory of each framework (a fresh
 process training the MLP). Below the table: NumPy's float32 GEMM rate on this machine and the share
 of it the glassnet MLP training step achieves. Without PyTorch, glassnet's numbers alone.
+glassnet uses its optional numba kernels when numba is installed; ``GLASSNET_ACCEL=0 python -m benchmarks``
+times the NumPy-only paths.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def main(argv=None) -> dict:
           f"{platform.python_version()}, numpy {numpy.__version__}", end="")
     torch = common.import_torch(n_threads)
     print(f", torch {torch.__version__}" if torch is not None else ", torch not installed")
+    from glassnet import accel
+
+    print(f"glassnet compiled kernels: {accel.status()} (GLASSNET_ACCEL=0 for NumPy only)")
 
     results = {}
     header = f"{'workload':<24} {'glassnet':>14} {'pytorch':>14} {'ratio':>7} {'(range)':>13} {'goal':>6}"
