@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import warnings
 
 import numpy as np
 
 _enabled = os.environ.get("GLASSNET_ACCEL", "1").strip().lower() not in ("0", "false", "no", "off")
 _kernels = None
+_load_error: str | None = None
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _installed: bool | None = None   # looked up once: find_spec costs ~10 µs and ops ask on every call
 
@@ -59,14 +61,16 @@ def disabled():
 
 def kernels():
     """The module of compiled kernels (:mod:`glassnet.numba_kernels`), or None when not :func:`enabled`."""
-    global _kernels, _installed
+    global _kernels, _installed, _load_error
     if not (_enabled and available()):
         return None
     if _kernels is None:
         try:
             from . import numba_kernels
-        except ImportError:  # numba present but broken (e.g. built for another NumPy): stay on NumPy
-            _installed = False
+        except Exception as error:  # numba present but unusable (built for another NumPy, no cache dir, ...)
+            _installed, _load_error = False, f"{type(error).__name__}: {error}"
+            warnings.warn(f"glassnet: the compiled kernels could not be loaded ({_load_error}); "
+                          "using the NumPy paths.", RuntimeWarning, stacklevel=2)
             return None
         _kernels = numba_kernels
     return _kernels
@@ -94,4 +98,6 @@ def status() -> str:
         return f"numba {numba.__version__} kernels on"
     if available():
         return "numba installed, kernels switched off"
+    if _load_error is not None:
+        return f"NumPy only (the kernels could not be loaded: {_load_error})"
     return "NumPy only (numba not installed)"

@@ -76,6 +76,23 @@ def test_environment_variable_switches_off_and_numba_is_not_imported_with_glassn
     assert on.stdout.split() == ["True", "False"]  # numba waits for the first op that can use it
 
 
+def test_a_numba_that_fails_to_load_warns_once_and_leaves_the_numpy_paths(monkeypatch):
+    import glassnet
+
+    monkeypatch.setattr(accel, "_kernels", None)
+    monkeypatch.setattr(accel, "_installed", True)
+    monkeypatch.setattr(accel, "_load_error", None)
+    monkeypatch.delattr(glassnet, "numba_kernels", raising=False)
+    monkeypatch.setitem(sys.modules, "glassnet.numba_kernels", None)  # importing it now fails
+    with pytest.warns(RuntimeWarning, match="compiled kernels could not be loaded"):
+        assert accel.kernels() is None
+    assert not accel.available() and not accel.enabled()
+    assert accel.kernels() is None  # no second warning: it is not retried
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3))
+    assert conv_ops.max_pool(Tensor(x), 2).shape == (2, 4, 4, 3)
+    assert "could not be loaded" in accel.status()
+
+
 # ------------------------------------------------------------------ max pooling
 def _pool_input(shape, dtype, rng, special=False):
     x = rng.standard_normal(shape).astype(dtype)
