@@ -80,11 +80,13 @@ COMPILED_MIN_SIZE = 4096
 """Arrays smaller than this take the NumPy path (a compiled call's dispatch costs about what it saves)."""
 
 
-def kernels_for(*arrays):
-    """:func:`kernels` if every array is a large, C-contiguous float32/float64 array of one dtype (what
-    the element-wise kernels take); None otherwise: take the NumPy path."""
+def kernels_for(*arrays, min_size: int | None = None):
+    """:func:`kernels` if every array is a C-contiguous float32/float64 array of one dtype (what the
+    element-wise kernels take) and the first has at least ``min_size`` elements (default
+    :data:`COMPILED_MIN_SIZE`: worth it for a kernel that replaces one NumPy call; one that replaces
+    many is worth it at any size); None otherwise: take the NumPy path."""
     first = arrays[0]
-    if first.size < COMPILED_MIN_SIZE or first.dtype not in _KERNEL_DTYPES:
+    if first.size < (COMPILED_MIN_SIZE if min_size is None else min_size) or first.dtype not in _KERNEL_DTYPES:
         return None
     if any(a.dtype != first.dtype or not a.flags.c_contiguous for a in arrays):
         return None

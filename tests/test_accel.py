@@ -278,6 +278,14 @@ def test_adam_compiled_update_equals_numpy(dtype, shapes):
         assert not np.array_equal(fast[0], start[0])
 
 
+def test_compiled_adam_is_not_split_across_threads():
+    assert gn.optimizers.Adam().compiled_update() and gn.optimizers.AdamW().compiled_update()
+    assert not gn.optimizers.Adam(amsgrad=True).compiled_update()
+    assert not gn.optimizers.SGD().compiled_update()
+    with accel.disabled():
+        assert not gn.optimizers.Adam().compiled_update()
+
+
 def test_adamw_through_fit_is_bit_identical_with_and_without_the_kernel():
     rng = np.random.default_rng(10)
     x, y = rng.standard_normal((128, 64)).astype(np.float32), rng.integers(0, 3, 128)

@@ -42,7 +42,7 @@ class Adam(Optimizer):
         root_c2 = math.sqrt(1.0 - self.beta_2 ** t)
         eps_hat, step = self.epsilon * root_c2, learning_rate * root_c2 / (1.0 - self.beta_1 ** t)
         m, v = self.slot("m", variable), self.slot("v", variable)
-        kernels = None if self.amsgrad else accel.kernels_for(variable.data, gradient, m, v)
+        kernels = None if self.amsgrad else accel.kernels_for(variable.data, gradient, m, v, min_size=1)
         if kernels is not None:  # one compiled pass instead of twelve, the same float operations
             scalar = variable.data.dtype.type
             kernels.adam_update(variable.data, gradient, m, v, scalar(self.beta_1), scalar(1.0 - self.beta_1),
