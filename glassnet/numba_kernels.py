@@ -18,7 +18,7 @@ _jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy"
 
 
 @_jit
-def max_pool2d_tiled_forward(x, y, arg, kh, kw):
+def max_pool2d_disjoint_forward(x, y, arg, kh, kw):
     """2-D max pooling with strides = pool size kh×kw and no padding ('valid': rows and columns past
     the last whole window are not read).
 
@@ -65,8 +65,8 @@ def max_pool2d_tiled_forward(x, y, arg, kh, kw):
 
 
 @_jit
-def max_pool2d_tiled_backward(g, arg, gx, kh, kw):
-    """∂L/∂x of :func:`max_pool2d_tiled_forward`: each window's gradient g goes to its ``arg`` element,
+def max_pool2d_disjoint_backward(g, arg, gx, kh, kw):
+    """∂L/∂x of :func:`max_pool2d_disjoint_forward`: each window's gradient g goes to its ``arg`` element,
     zeros to the rest of the window (elements outside every window are left to the caller)."""
     n, oh, ow, channels = g.shape
     zero = gx.dtype.type(0)

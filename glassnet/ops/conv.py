@@ -630,6 +630,8 @@ def max_pool(x, pool_size, strides=None, padding="valid") -> Tensor:
     the running maximum first reaches y, ``hit_o = [P_o = y] ∧ ¬[P_{o−1} = y]``. The prefixes are kept
     from the forward pass when they take no more memory than the input (e.g. 2×2 windows), else
     recomputed; a window holding NaN outputs NaN and passes no gradient (NaN ≠ NaN).
+    With the compiled kernels on (:mod:`glassnet.accel`), 2-D windows that do not overlap and are not
+    padded take :func:`_max_pool2d_disjoint_compiled` instead (same results).
     """
     x, X, rank, window, strides, pads, out = _pool_setup("max_pool", x, pool_size, strides, padding)
     disjoint = all(k == s for k, s in zip(window, strides)) and all(lo == hi == 0 for lo, hi in pads)
@@ -705,7 +707,7 @@ def _max_pool2d_disjoint_compiled(kernels, x: Tensor, X: np.ndarray, window, out
     shape = (X.shape[0], oh, ow, X.shape[-1])
     Y = np.empty(shape, dtype=X.dtype)
     first = np.empty(shape, dtype=np.uint8)
-    _parallel(lambda lo, hi: kernels.max_pool2d_tiled_forward(X[lo:hi], Y[lo:hi], first[lo:hi], kh, kw),
+    _parallel(lambda lo, hi: kernels.max_pool2d_disjoint_forward(X[lo:hi], Y[lo:hi], first[lo:hi], kh, kw),
               len(X), X.size)
 
     def backward(g):
@@ -713,7 +715,7 @@ def _max_pool2d_disjoint_compiled(kernels, x: Tensor, X: np.ndarray, window, out
         gx = np.empty(X.shape, dtype=g.dtype)
         gx[:, oh * kh:] = 0  # 'valid' pooling drops the rows and columns past the last window
         gx[:, :, ow * kw:] = 0
-        _parallel(lambda lo, hi: kernels.max_pool2d_tiled_backward(g[lo:hi], first[lo:hi], gx[lo:hi], kh, kw),
+        _parallel(lambda lo, hi: kernels.max_pool2d_disjoint_backward(g[lo:hi], first[lo:hi], gx[lo:hi], kh, kw),
                   len(gx), gx.size)
         return (gx,)
 
