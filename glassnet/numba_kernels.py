@@ -137,3 +137,38 @@ def adam_update(w, g, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, 
         first[i] = mi
         second[i] = vi
         weights[i] -= (mi / (np.sqrt(vi) + eps_hat)) * step
+
+
+@_jit
+def sgd_momentum_update(w, g, buffer, momentum, gradient_scale, learning_rate, nesterov):
+    """SGD with momentum in one pass, the float operations of :meth:`glassnet.optimizers.SGD.update_step`:
+    b = μ·b + (1 − dampening)·g  (the factor is 1 without dampening: exact);
+    w −= lr·(g + μ·b)  (Nesterov)  or  w −= lr·b."""
+    weights, gradient, velocity = w.reshape(-1), g.reshape(-1), buffer.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        b = velocity[i] * momentum + gi * gradient_scale
+        velocity[i] = b
+        if nesterov:
+            weights[i] -= learning_rate * (gi + momentum * b)
+        else:
+            weights[i] -= learning_rate * b
+
+
+@_jit
+def rmsprop_update(w, g, v, buffer, rho, one_minus_rho, epsilon, learning_rate, momentum):
+    """RMSprop (not centered) in one pass, the float operations of
+    :meth:`glassnet.optimizers.RMSprop.update_step`: v = ρ·v + (1 − ρ)·(g·g);  s = √v + ε;
+    with momentum b = μ·b + g/s, w −= lr·b; without (``buffer`` unused), w −= (lr·g)/s."""
+    weights, gradient, mean_square, velocity = w.reshape(-1), g.reshape(-1), v.reshape(-1), buffer.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        vi = mean_square[i] * rho + one_minus_rho * (gi * gi)
+        mean_square[i] = vi
+        scale = np.sqrt(vi) + epsilon
+        if momentum != 0:
+            b = velocity[i] * momentum + gi / scale
+            velocity[i] = b
+            weights[i] -= learning_rate * b
+        else:
+            weights[i] -= (learning_rate * gi) / scale

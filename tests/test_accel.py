@@ -301,3 +301,33 @@ def test_adamw_through_fit_is_bit_identical_with_and_without_the_kernel():
     fast, reference = both_paths(run)
     for a, b in zip(fast, reference):
         assert_same(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, options", [
+    ("SGD", {"momentum": 0.9}), ("SGD", {"momentum": 0.9, "nesterov": True}),
+    ("SGD", {"momentum": 0.5, "dampening": 0.3}), ("SGD", {"momentum": 0.9, "weight_decay": 0.01}),
+    ("RMSprop", {}), ("RMSprop", {"momentum": 0.9}), ("RMSprop", {"rho": 0.5, "epsilon": 1e-3}),
+    ("RMSprop", {"centered": True}), ("SGD", {}),
+])
+def test_sgd_and_rmsprop_compiled_updates_equal_numpy(dtype, name, options):
+    rng = np.random.default_rng(11)
+    shapes = [(784, 256), (256,), (3,)]
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) * 10.0 ** -k for s in shapes] for k in range(4)]
+
+    def run():
+        variables = [Parameter(w.copy()) for w in start]
+        optimizer = getattr(gn.optimizers, name)(learning_rate=0.01, **options)
+        for step_grads in grads:
+            optimizer.apply(step_grads, variables)
+        return [v.data for v in variables] + [optimizer.slot(slot, v) for slot in optimizer.slot_names()
+                                              for v in variables]
+
+    fast, reference = both_paths(run)
+    for a, b in zip(fast, reference):
+        assert_same(a, b)
+    assert not np.array_equal(fast[0], start[0])
+    optimizer = getattr(gn.optimizers, name)(**options)
+    expected = (options.get("momentum", 0) != 0) if name == "SGD" else not options.get("centered", False)
+    assert optimizer.compiled_update() == expected

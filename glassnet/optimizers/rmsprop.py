@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -28,8 +29,18 @@ class RMSprop(Optimizer):
         names = ("velocity",) + (("average_gradient",) if self.centered else ())
         return names + (("momentum",) if self.momentum or self.cycles_momentum else ())
 
+    def compiled_update(self) -> bool:
+        return not self.centered and accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
         v = self.slot("velocity", variable)
+        buffer = self.slot("momentum", variable) if self.momentum else v  # (unused without momentum)
+        kernels = None if self.centered else accel.kernels_for(variable.data, gradient, v, buffer, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.rmsprop_update(variable.data, gradient, v, buffer, scalar(self.rho), scalar(1.0 - self.rho),
+                                   scalar(self.epsilon), scalar(learning_rate), scalar(self.momentum))
+            return
         v *= self.rho
         v += (1.0 - self.rho) * (gradient * gradient)
         if self.centered:

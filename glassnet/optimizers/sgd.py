@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -33,11 +34,20 @@ class SGD(Optimizer):
     def slot_names(self):
         return ("momentum",) if self.momentum or self.cycles_momentum else ()
 
+    def compiled_update(self) -> bool:
+        return bool(self.momentum) and accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
         if not self.momentum:
             variable.data -= learning_rate * gradient
             return
         buffer = self.slot("momentum", variable)
+        kernels = accel.kernels_for(variable.data, gradient, buffer, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.sgd_momentum_update(variable.data, gradient, buffer, scalar(self.momentum),
+                                        scalar(1.0 - self.dampening), scalar(learning_rate), self.nesterov)
+            return
         buffer *= self.momentum
         buffer += gradient if self.dampening == 0 else (1.0 - self.dampening) * gradient
         if self.nesterov:
