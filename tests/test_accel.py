@@ -331,3 +331,62 @@ def test_sgd_and_rmsprop_compiled_updates_equal_numpy(dtype, name, options):
     optimizer = getattr(gn.optimizers, name)(**options)
     expected = (options.get("momentum", 0) != 0) if name == "SGD" else not options.get("centered", False)
     assert optimizer.compiled_update() == expected
+
+
+# ------------------------------------------------------------------ LSTM
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [
+    {}, {"return_sequences": False}, {"go_backwards": True}, {"initial": True},
+    {"recurrent_dropout": True, "input_dropout": True}, {"mask": True}, {"activation": "relu"},
+])
+def test_lstm_compiled_steps_equal_numpy(dtype, options):
+    from glassnet.ops import recurrent
+
+    rng = np.random.default_rng(12)
+    n, steps, features, units = 5, 7, 3, 4
+    x = rng.standard_normal((n, steps, features)).astype(dtype)
+    kernel = (rng.standard_normal((features, 4 * units)) * 0.5).astype(dtype)
+    recurrent_kernel = (rng.standard_normal((units, 4 * units)) * 0.5).astype(dtype)
+    bias = rng.standard_normal(4 * units).astype(dtype)
+    h0, c0 = rng.standard_normal((n, units)).astype(dtype), rng.standard_normal((n, units)).astype(dtype)
+    mask = rng.random((n, steps)) > 0.3
+    kwargs = {"return_sequences": options.get("return_sequences", True),
+              "go_backwards": options.get("go_backwards", False),
+              "activation": options.get("activation", "tanh")}
+    if options.get("mask"):
+        kwargs["mask"] = mask
+    if options.get("recurrent_dropout"):
+        kwargs["recurrent_dropout"] = (rng.random((n, units)) > 0.5).astype(dtype) * 2
+        kwargs["input_dropout"] = (rng.random((n, features)) > 0.5).astype(dtype) * 2
+
+    def run():
+        leaves = [Tensor(a.copy(), requires_grad=True) for a in (x, kernel, recurrent_kernel, bias, h0, c0)]
+        initial = leaves[4:] if options.get("initial") else [None, None]
+        h, c = recurrent.lstm(*leaves[:4], initial_h=initial[0], initial_c=initial[1], **kwargs)
+        weights = [Tensor(rng_fixed.standard_normal(t.shape).astype(dtype)) for t in (h, c)]
+        ((h * weights[0]).sum() + (c * weights[1]).sum()).backward()
+        with gn.no_grad():
+            inference = recurrent.lstm(*[Tensor(a) for a in (x, kernel, recurrent_kernel, bias)],
+                                       initial_h=None if initial[0] is None else Tensor(h0),
+                                       initial_c=None if initial[1] is None else Tensor(c0), **kwargs)
+        grads = [leaf.grad for leaf in leaves if leaf.grad is not None]
+        return [h.data, c.data, inference[0].data, inference[1].data] + grads
+
+    rng_fixed = np.random.default_rng(0)
+    fast = run()
+    rng_fixed = np.random.default_rng(0)
+    with accel.disabled():
+        reference = run()
+    assert len(fast) == len(reference) >= 8
+    for a, b in zip(fast, reference):
+        assert_same(a, b)
+
+
+def test_lstm_compiled_steps_gradcheck():
+    from glassnet.ops import recurrent
+
+    rng = np.random.default_rng(13)
+    x, w, u, b = (rng.standard_normal((3, 4, 2)), rng.standard_normal((2, 12)) * 0.5,
+                  rng.standard_normal((3, 12)) * 0.5, rng.standard_normal(12))
+    assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b)[0], x, w, u, b)
+    assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, return_sequences=False)[1], x, w, u, b)

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .. import backend
+from .. import accel, backend
 from ..blas import SINGLE_THREADED_BLAS
 from ..tensor import Tensor, is_grad_enabled, make_result
 from . import nonlinear
@@ -429,18 +429,33 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
     training = is_grad_enabled() and any(p.requires_grad for p in seq.parents())
     masked = seq.keep is not None
     XH, H, records = seq.XH, seq.H, seq.blocks       # records[t+1] = [i⊙c̃, f⊙cₜ₋₁, hₜ] of step t
+    # compiled kernels (glassnet.accel) for the element-wise work of each step (same float operations);
+    # they compute each step's E at once, so the values and gates need not be kept for every step
+    kernels = accel.kernels() if fast and not masked and dtype in (np.float32, np.float64) else None
+    keep_steps = training and kernels is None
     # per step: [i f o c̃ (activations; fast: the tanh values) | cₜ₋₁ | φ(cₜ)]; cₜ goes to values[t+1, 4]
-    values = np.empty((T + 1 if training else 2, 6, u, N), dtype=dtype)
+    values = np.empty((T + 1 if keep_steps else 2, 6, u, N), dtype=dtype)
     values[0, 4] = seq.initial(1).T
     pre = values.reshape(len(values), 6 * u, N)[:, :4 * u]  # the GEMM writes the pre-activations there
-    S = np.empty((T if training else 1, 3, u, N), dtype=dtype)  # the σ gates [i f o]
+    S = np.empty((T if keep_steps else 1, 3, u, N), dtype=dtype)  # the σ gates [i f o]
     E = np.empty((T, 6, u, N), dtype=dtype) if training else None
     pieces = []
     with SINGLE_THREADED_BLAS:
         for t in range(T):
-            k, k_next = (t, t + 1) if training else (t % 2, 1 - t % 2)
-            v, v_next, gates, a = values[k], values[k_next], S[t if training else 0], pre[k]
+            k, k_next = (t, t + 1) if keep_steps else (t % 2, 1 - t % 2)
+            v, v_next, gates, a = values[k], values[k_next], S[t if keep_steps else 0], pre[k]
+            record, c = records[t + 1], v_next[4]
             np.matmul(WT, XH[t], out=a)
+            if kernels is not None:
+                np.tanh(a, out=a)
+                kernels.lstm_cell(v, gates, record, c)       # gates, [i⊙c̃, f⊙cₜ₋₁], cₜ
+                np.tanh(c, out=v[5])
+                if training:                                 # hₜ and this step's E, no helper thread
+                    kernels.lstm_output_and_coefficients(v, gates, record, E[t])
+                else:
+                    np.multiply(gates[2], v[5], out=record[2])
+                seq.drop_state(t + 1)
+                continue
             if fast:
                 np.tanh(a, out=a)
                 np.multiply(v[0:3], 0.5, out=gates)
@@ -449,9 +464,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
                 ract(a[:3 * u])
                 act(a[3 * u:])
                 np.copyto(gates, v[0:3])
-            record = records[t + 1]
             np.multiply(gates[0:2], v[3:5], out=record[0:2])  # [i⊙c̃, f⊙cₜ₋₁]
-            c = v_next[4]
             np.add(record[0], record[1], out=c)              # cₜ
             if masked:                                       # padding keeps the previous state
                 np.copyto(c, v[4], where=seq.skip[t])
@@ -467,7 +480,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             if training and fast and ((t + 1) % _CHUNK == 0 or t + 1 == T):
                 start = t + 1 - ((t + 1) % _CHUNK or _CHUNK)
                 pieces.append(BACKGROUND.submit(_lstm_coefficients, E, S, values, records, start, t + 1))
-    c_last = (values[T] if training else values[T % 2])[4].T
+    c_last = (values[T] if keep_steps else values[T % 2])[4].T
     if return_sequences:
         packed = np.empty((N, T + 1, u), dtype=dtype)
         packed[:, :T] = H[1:].transpose(2, 0, 1)
@@ -510,6 +523,8 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             else:
                 gH, dh = seq.seed(g[:, 0], False)
                 dc = np.array(g[:, 1].T, dtype=dtype)
+            if kernels is not None:  # the seeds arrive transposed (Fortran order); the kernels take C order
+                dh, dc = np.ascontiguousarray(dh), np.ascontiguousarray(dc)
             R = np.empty((T, 6, u, N), dtype=dtype)         # [∂cₜ₋₁ | ∂A_c̃ ∂A_i ∂A_f ∂A_o (/ scale) | q → ∂c]
             DA = R.reshape(T, 6 * u, N)[:, u:5 * u]
             M = np.asarray(recurrent_kernel.data, dtype=dtype)[:, backward_columns] * scale
@@ -522,13 +537,16 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
                 if gH is not None:
                     dh += gH[t]
                 e, r = E[t], R[t]
-                if masked:                                   # only real steps reach the new h and c
-                    dhn, dcn = dh * seq.keep_f[t], dc * seq.keep_f[t]
+                if kernels is not None:                      # (never masked)
+                    kernels.lstm_backward_step(e, r, dh, dc)
                 else:
-                    dhn, dcn = dh, dc
-                np.multiply(e[_E_WO:_E_B + 1], dhn, out=r[4:6])   # [∂A_o, q]
-                np.add(dcn, r[5], out=r[5])                       # ∂c
-                np.multiply(e[_E_F:_E_WF + 1], r[5], out=r[0:4])  # [∂cₜ₋₁ ∂A_c̃ ∂A_i ∂A_f]
+                    if masked:                               # only real steps reach the new h and c
+                        dhn, dcn = dh * seq.keep_f[t], dc * seq.keep_f[t]
+                    else:
+                        dhn, dcn = dh, dc
+                    np.multiply(e[_E_WO:_E_B + 1], dhn, out=r[4:6])   # [∂A_o, q]
+                    np.add(dcn, r[5], out=r[5])                       # ∂c
+                    np.multiply(e[_E_F:_E_WF + 1], r[5], out=r[0:4])  # [∂cₜ₋₁ ∂A_c̃ ∂A_i ∂A_f]
                 np.matmul(M, DA[t], out=dh_next)
                 if seq.rmask is not None:
                     dh_next *= seq.rmask
