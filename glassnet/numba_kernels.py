@@ -230,21 +230,25 @@ def lstm_output_and_coefficients(values, gates, records, e):
 
 
 @_jit
-def lstm_backward_step(e, r, dh, dc):
-    """One backward step's element-wise part: [∂A_o, q] = ∂h⊙[W_o, B]; ∂c = ∂c_next + q;
-    [∂cₜ₋₁ ∂A_c̃ ∂A_i ∂A_f] = ∂c⊙[f, W_c̃, W_i, W_f] (into the rows of r, as the NumPy path)."""
+def lstm_backward_step(e, da, dh, dc, dc_previous, total):
+    """One backward step's element-wise part (the float operations of the NumPy path):
+    ∂A_o = W_o⊙∂h;  ∂c = ∂c_next + B⊙∂h (into ``total``);  ∂cₜ₋₁ = f⊙∂c (into ``dc_previous``);
+    [∂A_c̃ ∂A_i ∂A_f] = [W_c̃ W_i W_f]⊙∂c.  ``da`` = the step's rows [∂A_c̃ ∂A_i ∂A_f ∂A_o]."""
     coefficients = e.reshape(e.shape[0], -1)
-    rows = r.reshape(r.shape[0], -1)
+    gradients = da.reshape(4, -1)
     gradient_h, gradient_c = dh.reshape(-1), dc.reshape(-1)
+    carry, summed = dc_previous.reshape(-1), total.reshape(-1)
     n = gradient_h.size
-    for k in range(4, 6):
-        coefficient, target = coefficients[k], rows[k]
-        for i in range(n):
-            target[i] = coefficient[i] * gradient_h[i]
-    total = rows[5]
+    coefficient, target = coefficients[4], gradients[3]
     for i in range(n):
-        total[i] = gradient_c[i] + total[i]
-    for k in range(4):
-        coefficient, target = coefficients[k], rows[k]
+        target[i] = coefficient[i] * gradient_h[i]
+    coefficient = coefficients[5]
+    for i in range(n):
+        summed[i] = gradient_c[i] + coefficient[i] * gradient_h[i]
+    coefficient = coefficients[0]
+    for i in range(n):
+        carry[i] = coefficient[i] * summed[i]
+    for k in range(3):
+        coefficient, target = coefficients[1 + k], gradients[k]
         for i in range(n):
-            target[i] = coefficient[i] * total[i]
+            target[i] = coefficient[i] * summed[i]

@@ -523,10 +523,16 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             else:
                 gH, dh = seq.seed(g[:, 0], False)
                 dc = np.array(g[:, 1].T, dtype=dtype)
-            if kernels is not None:  # the seeds arrive transposed (Fortran order); the kernels take C order
-                dh, dc = np.ascontiguousarray(dh), np.ascontiguousarray(dc)
-            R = np.empty((T, 6, u, N), dtype=dtype)         # [∂cₜ₋₁ | ∂A_c̃ ∂A_i ∂A_f ∂A_o (/ scale) | q → ∂c]
-            DA = R.reshape(T, 6 * u, N)[:, u:5 * u]
+            if kernels is not None:
+                # only ∂A is kept for every step (the weight and input gradients); ∂c lives in two buffers
+                dh = np.ascontiguousarray(dh)  # the seeds arrive transposed (Fortran order)
+                DA = np.empty((T, 4 * u, N), dtype=dtype)
+                dc = np.ascontiguousarray(dc)
+                dc_buffers = (dc, np.empty((u, N), dtype=dtype))
+                total = np.empty((u, N), dtype=dtype)
+            else:
+                R = np.empty((T, 6, u, N), dtype=dtype)     # [∂cₜ₋₁ | ∂A_c̃ ∂A_i ∂A_f ∂A_o (/ scale) | q → ∂c]
+                DA = R.reshape(T, 6 * u, N)[:, u:5 * u]
             M = np.asarray(recurrent_kernel.data, dtype=dtype)[:, backward_columns] * scale
             W_in = np.asarray(kernel.data, dtype=dtype)[:, backward_columns] * scale
             want_w, want_x = seq.needs_weight_grads(), seq.x.requires_grad
@@ -536,10 +542,12 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             for t in range(T - 1, -1, -1):
                 if gH is not None:
                     dh += gH[t]
-                e, r = E[t], R[t]
+                e = E[t]
                 if kernels is not None:                      # (never masked)
-                    kernels.lstm_backward_step(e, r, dh, dc)
+                    dc_previous = dc_buffers[(T - t) % 2]
+                    kernels.lstm_backward_step(e, DA[t], dh, dc, dc_previous, total)
                 else:
+                    r = R[t]
                     if masked:                               # only real steps reach the new h and c
                         dhn, dcn = dh * seq.keep_f[t], dc * seq.keep_f[t]
                     else:
@@ -555,7 +563,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
                     r[0] += q
                     np.multiply(dh, seq.skip_f[t], out=q)
                     dh_next += q
-                dc = r[0]
+                dc = dc_previous if kernels is not None else r[0]
                 dh, dh_next = dh_next, dh
                 if t % _CHUNK == 0:                          # steps t … t+CHUNK-1 are done
                     stop = min(t + _CHUNK, T)
