@@ -537,7 +537,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             W_in = np.asarray(kernel.data, dtype=dtype)[:, backward_columns] * scale
             want_w, want_x = seq.needs_weight_grads(), seq.x.requires_grad
             gxT = np.empty((T, F, N), dtype=dtype) if want_x else None
-            outer, inputs = [], []
+            outer, inputs, stop = [], [], T
             dh_next, q = np.empty_like(dh), np.empty_like(dh)
             for t in range(T - 1, -1, -1):
                 if gH is not None:
@@ -565,12 +565,14 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
                     dh_next += q
                 dc = dc_previous if kernels is not None else r[0]
                 dh, dh_next = dh_next, dh
-                if t % _CHUNK == 0:                          # steps t … t+CHUNK-1 are done
-                    stop = min(t + _CHUNK, T)
+                # steps t … stop−1 are done: hand them to the helper; the pieces end at t ≡ 1 (mod CHUNK),
+                # so the last one, which the loop's end has to wait for, is a single step
+                if t % _CHUNK == 1 % _CHUNK or t == 0:
                     if want_w:
                         outer.append(BACKGROUND.submit(_outer_piece, XH, DA, t, stop))
                     if want_x:
                         inputs.append(BACKGROUND.submit(_input_grad_piece, W_in, DA, gxT, t, stop))
+                    stop = t
             G = None
             if want_w:
                 G = outer[0].result()
