@@ -12,9 +12,17 @@ import numpy as np
 NO_ROUTE = 255
 """``arg`` value of a max-pool window holding NaN: its output is NaN and it passes no gradient."""
 
-# error_model="numpy": a float division by zero gives inf/NaN as in NumPy instead of raising; the check
-# Python semantics need also keeps the compiler from vectorising a loop that divides (Adam: 5× slower)
-_jit = numba.njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+
+def _jit(function):
+    """Compile lazily, releasing the GIL. error_model="numpy": a float division by zero gives inf/NaN as in
+    NumPy instead of raising (the check Python semantics need also keeps the compiler from vectorising a
+    loop that divides: Adam 5× slower). Compiled code is cached on disk; where numba finds no writable
+    cache location (it raises at decoration), the kernel is compiled in each process instead."""
+    options = {"nogil": True, "boundscheck": False, "error_model": "numpy"}
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:
+        return numba.njit(cache=False, **options)(function)
 
 
 @_jit

@@ -390,3 +390,21 @@ def test_lstm_compiled_steps_gradcheck():
                   rng.standard_normal((3, 12)) * 0.5, rng.standard_normal(12))
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b)[0], x, w, u, b)
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, return_sequences=False)[1], x, w, u, b)
+
+
+def test_kernels_compile_without_a_writable_cache_location():
+    """numba raises at decoration when it finds nowhere to cache; the kernels then compile per process."""
+    code = (
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []\n"  # as if no location were writable
+        "import numpy as np, glassnet as gn\n"
+        "from glassnet import accel\n"
+        "from glassnet.ops import conv\n"
+        "x = gn.Tensor(np.random.default_rng(0).standard_normal((2, 8, 8, 3)), requires_grad=True)\n"
+        "y = conv.max_pool(x, 2); y.sum().backward()\n"
+        "assert accel.kernels() is not None and accel.kernels().max_pool2d_disjoint_forward._cache is not None\n"
+        "print(accel.status(), type(accel.kernels().relu._cache).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "kernels on" in result.stdout and "NullCache" in result.stdout
