@@ -86,10 +86,12 @@ def kernels_for(*arrays, min_size: int | None = None):
     :data:`COMPILED_MIN_SIZE`: worth it for a kernel that replaces one NumPy call; one that replaces
     many is worth it at any size); None otherwise: take the NumPy path."""
     first = arrays[0]
-    if first.size < (COMPILED_MIN_SIZE if min_size is None else min_size) or first.dtype not in _KERNEL_DTYPES:
+    dtype = first.dtype
+    if first.size < (COMPILED_MIN_SIZE if min_size is None else min_size) or dtype not in _KERNEL_DTYPES:
         return None
-    if any(a.dtype != first.dtype or not a.flags.c_contiguous for a in arrays):
-        return None
+    for array in arrays:  # (a plain loop: this runs for every variable of every optimizer step)
+        if array.dtype != dtype or not array.flags.c_contiguous:
+            return None
     return kernels()
 
 
