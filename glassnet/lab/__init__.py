@@ -10,10 +10,12 @@ or from Python: ``glassnet.lab.run("optimizers", quick=True)``. Each run writes 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
 
+from ..blas import SINGLE_THREADED_BLAS
 from ..errors import UnknownNameError
 from .experiment import Experiment, LabRun
 from .report import write_report
@@ -66,7 +68,8 @@ def run(name: str, quick: bool = False, seed: int = 0, out: str | None = None, d
                  verbose=verbose)
     lab.progress(f"{experiment.title} ({'quick' if quick else 'full'} run, seed {seed})")
     started = time.perf_counter()
-    results = experiment.run(lab)
+    with SINGLE_THREADED_BLAS if experiment.one_blas_thread else contextlib.nullcontext():
+        results = experiment.run(lab)
     supported, explanation = experiment.verdict(results)
     duration = time.perf_counter() - started
     folder = os.path.join(out or os.path.join("runs", "lab"), name)

@@ -32,6 +32,7 @@ class Experiment:
     parameters: dict = {}
     quick_parameters: dict = {}
     uses_data = False  # True: accepts --data PATH (image files), falling back to the bundled digits
+    one_blas_thread = False  # True: small matrices only — the run holds OpenBLAS to one thread (fastest)
 
     def settings(self, quick: bool, overrides: dict | None = None) -> dict:
         params = dict(self.parameters)
@@ -83,6 +84,24 @@ class LabRun:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def digits(self, limit=None, sample: bool = False) -> tuple:
+        """The bundled digits, split with the run's seed, pixels scaled to [0, 1]:
+        ``((x_train, y_train), (x_val, y_val))`` with at most ``limit`` training samples (:meth:`limit`)."""
+        from .. import datasets
+
+        (x_train, y_train), (x_val, y_val) = datasets.load_digits(return_split=True, seed=self.seed)
+        return self.limit(x_train / 16.0, y_train, limit, sample), (x_val / 16.0, y_val)
+
+    def limit(self, x, y, limit, sample: bool = False) -> tuple:
+        """At most ``limit`` of the samples (None or 0: all): the first ones, or with ``sample=True`` a
+        random subset drawn from the run's generator, kept in their original order."""
+        if not limit or len(x) <= limit:
+            return x, y
+        if not sample:
+            return x[:limit], y[:limit]
+        keep = np.sort(self.rng.choice(len(x), size=limit, replace=False))
+        return x[keep], y[keep]
 
     def reseed(self, offset: int = 0) -> None:
         """Reset glassnet's global generator to ``seed + offset`` (e.g. the same initial weights per arm)."""

@@ -13,8 +13,7 @@ import warnings
 
 import numpy as np
 
-from ... import datasets, diagnostics, layers, optimizers, plot
-from ...blas import SINGLE_THREADED_BLAS
+from ... import diagnostics, layers, optimizers, plot
 from ...models import Sequential
 from ..experiment import Experiment
 
@@ -55,17 +54,11 @@ class ActivationsExperiment(Experiment):
                   "batch_size": 32, "learning_rate": 1e-3, "target_accuracy": 0.8}
     quick_parameters = {"depth": 6, "width": 32, "train_samples": 400, "epochs": 8, "learning_rate": 3e-3,
                         "target_accuracy": 0.7}
+    one_blas_thread = True
 
     def run(self, lab):
-        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
-            return self._run(lab)
-
-    def _run(self, lab):
         p = lab.params
-        (X_train, y_train), (X_val, y_val) = datasets.load_digits(return_split=True, seed=lab.seed)
-        X_train, X_val = X_train / 16.0, X_val / 16.0
-        if p["train_samples"]:
-            X_train, y_train = X_train[:p["train_samples"]], y_train[:p["train_samples"]]
+        (X_train, y_train), (X_val, y_val) = lab.digits(p["train_samples"])
         steps_per_epoch = math.ceil(len(X_train) / p["batch_size"])
         lab.progress(f"digits: {len(X_train)} training / {len(X_val)} validation samples; MLP with {p['depth']} "
                      f"hidden layers of {p['width']} units")

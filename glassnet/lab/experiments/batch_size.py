@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ... import datasets, layers, optimizers, plot
+from ... import layers, optimizers, plot
 from ...models import Sequential
 from ..experiment import Experiment
 
@@ -52,11 +52,7 @@ class BatchSizeExperiment(Experiment):
 
     def run(self, lab):
         p = lab.params
-        (x_train, y_train), (x_val, y_val) = datasets.load_digits(return_split=True, seed=lab.seed)
-        x_train, x_val = x_train / 16.0, x_val / 16.0
-        if p["max_train"] is not None and len(x_train) > p["max_train"]:
-            keep = np.sort(lab.rng.choice(len(x_train), size=p["max_train"], replace=False))
-            x_train, y_train = x_train[keep], y_train[keep]
+        (x_train, y_train), (x_val, y_val) = lab.digits(p["max_train"], sample=True)
         lab.progress(f"digits MLP, plain SGD, {p['epochs']} epochs on {len(x_train)} samples")
         lab.reseed(1)
         weights = build_mlp(p["units"]).get_weights()

@@ -19,7 +19,6 @@ import warnings
 import numpy as np
 
 from ... import callbacks, datasets, diagnostics, initializers, layers, optimizers, plot
-from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
@@ -65,12 +64,9 @@ class ExplodingGradientsExperiment(Experiment):
     parameters = {"arms": ARMS, "samples": 1024, "features": 10, "noise": 10.0, "depth": 4, "width": 32,
                   "init_std": 1.0, "learning_rate": 0.01, "clip": 1.0, "epochs": 30, "batch_size": 32}
     quick_parameters = {"samples": 256, "epochs": 10}
+    one_blas_thread = True
 
     def run(self, lab):
-        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
-            return self._run(lab)
-
-    def _run(self, lab):
         p = lab.params
         X, y = datasets.make_regression(p["samples"], p["features"], noise=p["noise"], random_state=lab.seed)
         lab.progress(f"regression: {len(X)} samples, targets with std {y.std():.1f} (not rescaled); "

@@ -17,7 +17,6 @@ import warnings
 import numpy as np
 
 from ... import datasets, initializers, layers, optimizers, plot
-from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
@@ -79,6 +78,7 @@ class InitializersExperiment(Experiment):
     }
     quick_parameters = {"sym_samples": 200, "sym_epochs": 25, "scale_batch": 256, "conv_depth": 4,
                         "conv_samples": 600, "conv_epochs": 8, "target_accuracy": 0.7}
+    one_blas_thread = True
 
     # ------------------------------------------------------------------ (a) symmetry
     def _symmetry(self, lab, results):
@@ -181,10 +181,7 @@ class InitializersExperiment(Experiment):
     # ------------------------------------------------------------------ (c) convergence
     def _convergence(self, lab, results):
         p = lab.params
-        (X_train, y_train), (X_val, y_val) = datasets.load_digits(return_split=True, seed=lab.seed)
-        X_train, X_val = X_train / 16.0, X_val / 16.0
-        if p["conv_samples"]:
-            X_train, y_train = X_train[:p["conv_samples"]], y_train[:p["conv_samples"]]
+        (X_train, y_train), (X_val, y_val) = lab.digits(p["conv_samples"])
         out, histories = {}, {}
         for scheme in SCHEMES:
             lab.reseed(30)
@@ -224,10 +221,6 @@ class InitializersExperiment(Experiment):
         lab.figure("convergence", figure, "Training curves per initialisation scheme (loss on a log scale)")
 
     def run(self, lab):
-        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
-            return self._run(lab)
-
-    def _run(self, lab):
         results = {}
         self._symmetry(lab, results)
         self._scale(lab, results)

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ... import callbacks, datasets, layers, optimizers, plot, schedules
+from ... import callbacks, layers, optimizers, plot, schedules
 from ...lr_finder import lr_finder
 from ...models import Sequential
 from ..experiment import Experiment
@@ -84,11 +84,7 @@ class LRSchedulesExperiment(Experiment):
 
     def run(self, lab):
         p = lab.params
-        (x_train, y_train), (x_val, y_val) = datasets.load_digits(return_split=True, seed=lab.seed)
-        x_train, x_val = x_train / 16.0, x_val / 16.0
-        if p["max_train"] is not None and len(x_train) > p["max_train"]:
-            keep = np.sort(lab.rng.choice(len(x_train), size=p["max_train"], replace=False))
-            x_train, y_train = x_train[keep], y_train[keep]
+        (x_train, y_train), (x_val, y_val) = lab.digits(p["max_train"], sample=True)
         steps_per_epoch = math.ceil(len(x_train) / p["batch_size"])
         total = steps_per_epoch * p["epochs"]
         lab.progress(f"digits MLP: {len(x_train)} training samples, {steps_per_epoch} steps per epoch, "

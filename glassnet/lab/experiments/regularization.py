@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 
 from ... import callbacks, datasets, layers, optimizers, plot, regularizers
-from ...blas import SINGLE_THREADED_BLAS
 from ...models import Sequential
 from ..experiment import Experiment
 
@@ -82,12 +81,9 @@ class RegularizationExperiment(Experiment):
                   "test_samples": 1000, "width": 256, "depth": 2, "epochs": 100, "batch_size": 32,
                   "learning_rate": 1e-3, "l1": 1e-3, "l2": 1e-3, "patience": 10}
     quick_parameters = {"repeats": 1, "width": 64, "epochs": 30, "patience": 5}
+    one_blas_thread = True
 
     def run(self, lab):
-        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
-            return self._run(lab)
-
-    def _run(self, lab):
         p = lab.params
         results = {"tasks": {}}
         histories_to_plot = {}

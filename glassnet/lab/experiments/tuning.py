@@ -65,9 +65,7 @@ class TuningExperiment(Experiment):
         x_train, x_val, y_train, y_val = datasets.train_test_split(x_rest / 16.0, y_rest, test_size=0.25,
                                                                    stratify=y_rest, seed=lab.seed + 1)
         x_test = x_test / 16.0
-        if p["max_train"] is not None and len(x_train) > p["max_train"]:
-            keep = np.sort(lab.rng.choice(len(x_train), size=p["max_train"], replace=False))
-            x_train, y_train = x_train[keep], y_train[keep]
+        x_train, y_train = lab.limit(x_train, y_train, p["max_train"], sample=True)
         data = (x_train, y_train, x_val, y_val)
         low, high = (float(v) for v in p["lr_range"])
         grid_space = {"learning_rate": _log_grid(low, high, p["lr_points"]), "batch_size": list(p["grid_batch_sizes"]),

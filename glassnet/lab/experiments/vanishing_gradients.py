@@ -14,8 +14,7 @@ import warnings
 
 import numpy as np
 
-from ... import datasets, diagnostics, initializers, layers, optimizers, plot
-from ...blas import SINGLE_THREADED_BLAS
+from ... import diagnostics, initializers, layers, optimizers, plot
 from ...models import Model, Sequential
 from ..experiment import Experiment
 
@@ -70,17 +69,11 @@ class VanishingGradientsExperiment(Experiment):
     parameters = {"arms": ARMS, "depth": 20, "width": 32, "train_samples": None, "epochs": 10, "batch_size": 32,
                   "learning_rate": 0.01, "momentum": 0.9, "first_steps": 5}
     quick_parameters = {"train_samples": 480, "epochs": 4}
+    one_blas_thread = True
 
     def run(self, lab):
-        with SINGLE_THREADED_BLAS:  # small matrices: one BLAS thread is fastest
-            return self._run(lab)
-
-    def _run(self, lab):
         p = lab.params
-        (X_train, y_train), (X_val, y_val) = datasets.load_digits(return_split=True, seed=lab.seed)
-        X_train, X_val = X_train / 16.0, X_val / 16.0
-        if p["train_samples"]:
-            X_train, y_train = X_train[:p["train_samples"]], y_train[:p["train_samples"]]
+        (X_train, y_train), (X_val, y_val) = lab.digits(p["train_samples"])
         lab.progress(f"digits: {len(X_train)} training samples; {p['depth']} hidden layers × {p['width']} units")
         dense_names = [f"dense_{i + 1}" for i in range(p["depth"])] + ["output"]
         results = {"arms": {}, "depth": p["depth"], "first_steps": p["first_steps"]}
