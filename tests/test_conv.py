@@ -20,6 +20,7 @@ from glassnet.layers.conv import (
 from glassnet.layers.pooling import MaxPooling2D
 from glassnet.ops import conv as conv_ops
 from glassnet.tensor import Tensor
+from parallel_helpers import spy_threads
 
 
 @pytest.fixture(autouse=True)
@@ -644,27 +645,6 @@ def test_gradient_monitor_reports_dead_fraction_for_a_relu_conv_layer():
     assert np.isfinite(monitor.history.series("c", "dead_fraction")).all()
 
 
-def _spy_threads(monkeypatch):
-    """Split every batch-parallel kernel into two threads even for tiny arrays; record the threads used."""
-    import threading
-
-    from glassnet import backend
-
-    monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
-    backend.set_num_threads(2)
-    used = set()
-    original = conv_ops._parallel
-
-    def spy(fn, n, elements):
-        def wrapped(lo, hi):
-            used.add(threading.get_ident())
-            fn(lo, hi)
-        original(wrapped, n, elements)
-
-    monkeypatch.setattr(conv_ops, "_parallel", spy)
-    return used
-
-
 @pytest.mark.parametrize("channels, padding", [(1, "valid"), (16, "same"), (3, "same")])
 def test_batch_parallel_conv_is_bit_identical_to_one_thread(monkeypatch, channels, padding):
     from glassnet import backend
@@ -682,7 +662,7 @@ def test_batch_parallel_conv_is_bit_identical_to_one_thread(monkeypatch, channel
     try:
         backend.set_num_threads(1)
         serial = run()
-        used = _spy_threads(monkeypatch)
+        used = spy_threads(monkeypatch)
         parallel = run()
     finally:
         backend.set_num_threads(None)

@@ -20,6 +20,7 @@ from glassnet.layers.pooling import (
 )
 from glassnet.ops import conv as conv_ops
 from glassnet.tensor import Tensor
+from parallel_helpers import spy_threads
 
 
 @pytest.fixture(autouse=True)
@@ -332,28 +333,16 @@ def test_max_pool_ties_and_nan_windows(pool, stride, padding):
 
 @pytest.mark.parametrize("pool, stride, padding", [(2, 2, "valid"), (3, 2, "same"), (3, 1, "same"), (2, 2, "same")])
 def test_batch_parallel_max_pool_is_bit_identical_to_one_thread(monkeypatch, pool, stride, padding):
-    import threading
-
     from glassnet import backend
 
     x = np.maximum(rand(4, 9, 8, 3, dtype=np.float32), 0)  # ReLU-like input: many tied zeros
     g = None
     results = []
-    used = set()
     try:
+        backend.set_num_threads(1)
         for threads in (1, 2):
-            backend.set_num_threads(threads)
             if threads == 2:
-                monkeypatch.setattr(conv_ops, "PARALLEL_MIN_ELEMENTS", 1)
-                original = conv_ops._parallel
-
-                def spy(fn, n, elements):
-                    def wrapped(lo, hi):
-                        used.add(threading.get_ident())
-                        fn(lo, hi)
-                    original(wrapped, n, elements)
-
-                monkeypatch.setattr(conv_ops, "_parallel", spy)
+                used = spy_threads(monkeypatch)
             t = Tensor(x, requires_grad=True)
             y = conv_ops.max_pool(t, pool, stride, padding)
             g = rand(*y.shape, seed=1, dtype=np.float32) if g is None else g
