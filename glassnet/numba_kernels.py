@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .native import NO_TRANSPOSE, ROW_MAJOR, TRANSPOSE
 
 NO_ROUTE = 255
 """``arg`` value of a max-pool window holding NaN: its output is NaN and it passes no gradient."""
@@ -260,3 +266,128 @@ def lstm_backward_step(e, da, dh, dc, dc_previous, total):
         coefficient, target = coefficients[1 + k], gradients[k]
         for i in range(n):
             target[i] = coefficient[i] * summed[i]
+
+
+# ---------------------------------------------------------------- calls into NumPy's own C functions
+# The loops over time below call, at every step, the GEMM and the tanh NumPy would run (addresses from
+# glassnet.native, passed as integers so that the compiled code can be cached on disk).
+@intrinsic
+def _call_gemm(typingctx, address, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """cblas_?gemm(RowMajor, NoTrans, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) at
+    ``address`` (ILP64: 64-bit integers); ``alpha`` and ``beta`` (float32 or float64) select the precision."""
+    if not isinstance(alpha, types.Float) or beta != alpha:
+        return None
+    signature = types.void(address, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        pointer, real = ir.IntType(8).as_pointer(), context.get_value_type(sig.args[5])
+
+        def integer(index, bits=i64):
+            value = context.cast(builder, args[index], sig.args[index], types.int64)
+            return value if bits is i64 else builder.trunc(value, bits)
+
+        def address_of(index):
+            return builder.inttoptr(integer(index), pointer)
+
+        function_type = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, pointer, i64,
+                                                        pointer, i64, real, pointer, i64])
+        function = builder.inttoptr(integer(0), function_type.as_pointer())
+        builder.call(function, [ir.Constant(i32, ROW_MAJOR), ir.Constant(i32, NO_TRANSPOSE), integer(1, i32),
+                                integer(2), integer(3), integer(4), args[5], address_of(6), integer(7),
+                                address_of(8), integer(9), args[10], address_of(11), integer(12)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def _call_unary_loop(typingctx, address, data, source, target, n, step):
+    """A NumPy ufunc inner loop ``void f(char **args, npy_intp *dimensions, npy_intp *steps, void *data)``
+    at ``address`` over n elements: args = {source, target}, steps = {step, step}."""
+    signature = types.void(address, data, source, target, n, step)
+
+    def codegen(context, builder, sig, args):
+        i64, pointer = ir.IntType(64), ir.IntType(8).as_pointer()
+        address_, data_, source_, target_, n_, step_ = [
+            context.cast(builder, value, kind, types.int64) for value, kind in zip(args, sig.args)]
+        arrays = cgutils.alloca_once(builder, i64, size=2)
+        dimensions = cgutils.alloca_once(builder, i64, size=1)
+        steps = cgutils.alloca_once(builder, i64, size=2)
+        for base, values in ((arrays, (source_, target_)), (dimensions, (n_,)), (steps, (step_, step_))):
+            for index, value in enumerate(values):
+                builder.store(value, builder.gep(base, [ir.Constant(i64, index)]))
+        function_type = ir.FunctionType(ir.VoidType(), [pointer] * 4)
+        function = builder.inttoptr(address_, function_type.as_pointer())
+        builder.call(function, [builder.bitcast(arrays, pointer), builder.bitcast(dimensions, pointer),
+                                builder.bitcast(steps, pointer), builder.inttoptr(data_, pointer)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@_jit
+def _matmul(gemm, a, b, c):
+    """c = a·b for 2-D arrays whose rows are contiguous (as ``np.matmul(a, b, out=c)`` on NumPy's OpenBLAS)."""
+    size, one, zero = a.itemsize, a.dtype.type(1), a.dtype.type(0)
+    _call_gemm(gemm, NO_TRANSPOSE, a.shape[0], b.shape[1], a.shape[1], one, a.ctypes.data, a.strides[0] // size,
+               b.ctypes.data, b.strides[0] // size, zero, c.ctypes.data, c.strides[0] // size)
+
+
+@_jit
+def _add_outer(gemm, a, b, c):
+    """c += a·bᵀ for 2-D arrays whose rows are contiguous."""
+    size, one = a.itemsize, a.dtype.type(1)
+    _call_gemm(gemm, TRANSPOSE, a.shape[0], b.shape[0], a.shape[1], one, a.ctypes.data, a.strides[0] // size,
+               b.ctypes.data, b.strides[0] // size, one, c.ctypes.data, c.strides[0] // size)
+
+
+@_jit
+def _tanh(tanh, tanh_data, x, out):
+    """out = tanh(x) by NumPy's own loop, for contiguous arrays of the same size."""
+    _call_unary_loop(tanh, tanh_data, x.ctypes.data, out.ctypes.data, x.size, x.itemsize)
+
+
+@_jit
+def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, training):
+    """The LSTM's forward loop over all steps in one call (σ/tanh, no mask, no recurrent dropout; see
+    glassnet.ops.recurrent.lstm): per step t the GEMM [Ū; W; b]ᵀ·[hₜ₋₁; xₜ; 1] into the ring buffer
+    ``values[t % 2]``, tanh, :func:`lstm_cell`, tanh(cₜ), then hₜ (and, when ``training``, the step's E).
+    ``records`` (T+1, 2U+K, N) = per step [i⊙c̃, f⊙cₜ₋₁, hₜ₋₁, xₜ, 1]; K = U+F+1 rows from hₜ₋₁ on."""
+    steps, u = records.shape[0] - 1, values.shape[2]
+    for t in range(steps):
+        v, v_next = values[t % 2], values[1 - t % 2]
+        pre = v[0:4]
+        _matmul(gemm, WT, records[t, 2 * u:], pre.reshape(4 * u, pre.shape[2]))
+        _tanh(tanh, tanh_data, pre, pre)
+        record = records[t + 1, :3 * u].reshape(3, u, v.shape[2])
+        lstm_cell(v, gates, record, v_next[4])
+        _tanh(tanh, tanh_data, v_next[4], v[5])
+        if training:
+            lstm_output_and_coefficients(v, gates, record, E[t])
+        else:
+            o, phi, h = gates[2].reshape(-1), v[5].reshape(-1), record[2].reshape(-1)
+            for i in range(h.size):
+                h[i] = o[i] * phi[i]
+
+
+@_jit
+def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, records, G):
+    """The LSTM's backward loop over all steps in one call: per step t (from the last) ∂h += GH[t] (when
+    GH has steps), :func:`lstm_backward_step` into DA[t], ∂hₜ₋₁ = M·∂A (M = the recurrent kernel in the
+    backward block order, scaled) and, when G has rows, G += ∂A·XH[t]ᵀ while ∂A is in cache (XH[t] =
+    ``records[t, 2U:]``, see :func:`lstm_forward_loop`). ``dh``/``dh_next`` and ``dc``/``dc_next`` are
+    two buffers each; returns the (∂h₀, ∂c₀) buffers."""
+    steps, u = E.shape[0], E.shape[2]
+    for t in range(steps - 1, -1, -1):
+        if GH.shape[0] == steps:
+            incoming, target = GH[t].reshape(-1), dh.reshape(-1)
+            for i in range(target.size):
+                target[i] += incoming[i]
+        lstm_backward_step(E[t], DA[t], dh, dc, dc_next, total)
+        _matmul(gemm, M, DA[t], dh_next)
+        if G.shape[0] > 0:
+            _add_outer(gemm, DA[t], records[t, 2 * u:], G)
+        dc, dc_next = dc_next, dc
+        dh, dh_next = dh_next, dh
+    return dh, dc

@@ -334,55 +334,73 @@ def test_sgd_and_rmsprop_compiled_updates_equal_numpy(dtype, name, options):
 
 
 # ------------------------------------------------------------------ LSTM
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("options", [
-    {}, {"return_sequences": False}, {"go_backwards": True}, {"initial": True},
-    {"recurrent_dropout": True, "input_dropout": True}, {"mask": True}, {"activation": "relu"},
-])
-def test_lstm_compiled_steps_equal_numpy(dtype, options):
-    from glassnet.ops import recurrent
-
-    rng = np.random.default_rng(12)
-    n, steps, features, units = 5, 7, 3, 4
+def lstm_problem(dtype, n=5, steps=7, features=3, units=4, seed=12):
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, steps, features)).astype(dtype)
     kernel = (rng.standard_normal((features, 4 * units)) * 0.5).astype(dtype)
     recurrent_kernel = (rng.standard_normal((units, 4 * units)) * 0.5).astype(dtype)
     bias = rng.standard_normal(4 * units).astype(dtype)
     h0, c0 = rng.standard_normal((n, units)).astype(dtype), rng.standard_normal((n, units)).astype(dtype)
-    mask = rng.random((n, steps)) > 0.3
+    extras = {"mask": rng.random((n, steps)) > 0.3,
+              "recurrent_dropout": (rng.random((n, units)) > 0.5).astype(dtype) * 2,
+              "input_dropout": (rng.random((n, features)) > 0.5).astype(dtype) * 2}
+    return (x, kernel, recurrent_kernel, bias, h0, c0), extras
+
+
+def run_lstm(arrays, extras, options, dtype):
+    """Forward (training and inference) and every gradient of ``recurrent.lstm`` with ``options``."""
+    from glassnet.ops import recurrent
+
+    x, kernel, recurrent_kernel, bias, h0, c0 = arrays
     kwargs = {"return_sequences": options.get("return_sequences", True),
               "go_backwards": options.get("go_backwards", False),
               "activation": options.get("activation", "tanh")}
     if options.get("mask"):
-        kwargs["mask"] = mask
+        kwargs["mask"] = extras["mask"]
     if options.get("recurrent_dropout"):
-        kwargs["recurrent_dropout"] = (rng.random((n, units)) > 0.5).astype(dtype) * 2
-        kwargs["input_dropout"] = (rng.random((n, features)) > 0.5).astype(dtype) * 2
-
-    def run():
-        leaves = [Tensor(a.copy(), requires_grad=True) for a in (x, kernel, recurrent_kernel, bias, h0, c0)]
-        initial = leaves[4:] if options.get("initial") else [None, None]
-        h, c = recurrent.lstm(*leaves[:4], initial_h=initial[0], initial_c=initial[1], **kwargs)
-        weights = [Tensor(rng_fixed.standard_normal(t.shape).astype(dtype)) for t in (h, c)]
-        ((h * weights[0]).sum() + (c * weights[1]).sum()).backward()
-        with gn.no_grad():
-            inference = recurrent.lstm(*[Tensor(a) for a in (x, kernel, recurrent_kernel, bias)],
-                                       initial_h=None if initial[0] is None else Tensor(h0),
-                                       initial_c=None if initial[1] is None else Tensor(c0), **kwargs)
-        grads = [leaf.grad for leaf in leaves if leaf.grad is not None]
-        return [h.data, c.data, inference[0].data, inference[1].data] + grads
-
+        kwargs["recurrent_dropout"] = extras["recurrent_dropout"]
+    if options.get("input_dropout"):
+        kwargs["input_dropout"] = extras["input_dropout"]
+    leaves = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    initial = leaves[4:] if options.get("initial") else [None, None]
+    h, c = recurrent.lstm(*leaves[:4], initial_h=initial[0], initial_c=initial[1], **kwargs)
     rng_fixed = np.random.default_rng(0)
-    fast = run()
-    rng_fixed = np.random.default_rng(0)
+    weights = [Tensor(rng_fixed.standard_normal(t.shape).astype(dtype)) for t in (h, c)]
+    ((h * weights[0]).sum() + (c * weights[1]).sum()).backward()
+    with gn.no_grad():
+        inference = recurrent.lstm(*[Tensor(a) for a in (x, kernel, recurrent_kernel, bias)],
+                                   initial_h=None if initial[0] is None else Tensor(h0),
+                                   initial_c=None if initial[1] is None else Tensor(c0), **kwargs)
+    grads = [leaf.grad for leaf in leaves if leaf.grad is not None]
+    return [h.data, c.data, inference[0].data, inference[1].data] + grads
+
+
+LSTM_OPTIONS = [{}, {"return_sequences": False}, {"go_backwards": True}, {"initial": True},
+                {"input_dropout": True}, {"recurrent_dropout": True, "input_dropout": True}, {"mask": True},
+                {"activation": "relu"}]
+
+
+@pytest.fixture
+def step_kernels_only(monkeypatch):
+    """The LSTM without its compiled loops: the per-step kernels called from the Python loop."""
+    from glassnet.ops import recurrent
+
+    monkeypatch.setattr(recurrent, "_compiled_loops", lambda X: None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", LSTM_OPTIONS)
+def test_lstm_compiled_steps_equal_numpy(dtype, options, step_kernels_only):
+    arrays, extras = lstm_problem(dtype)
+    fast = run_lstm(arrays, extras, options, dtype)
     with accel.disabled():
-        reference = run()
+        reference = run_lstm(arrays, extras, options, dtype)
     assert len(fast) == len(reference) >= 8
     for a, b in zip(fast, reference):
         assert_same(a, b)
 
 
-def test_lstm_compiled_steps_gradcheck():
+def test_lstm_compiled_steps_gradcheck(step_kernels_only):
     from glassnet.ops import recurrent
 
     rng = np.random.default_rng(13)
@@ -390,6 +408,138 @@ def test_lstm_compiled_steps_gradcheck():
                   rng.standard_normal((3, 12)) * 0.5, rng.standard_normal(12))
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b)[0], x, w, u, b)
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, return_sequences=False)[1], x, w, u, b)
+
+
+def test_native_functions_are_numpys():
+    """The GEMM and tanh the compiled loops call are NumPy's own: same results to the bit."""
+    import ctypes
+
+    from glassnet import native
+
+    for dtype in (np.float32, np.float64):
+        assert native.gemm_address(dtype) is not None
+        function, data = native.tanh_loop(dtype)
+        x = native._test_values(dtype)[::-1].copy()
+        out = np.empty_like(x)
+        args = (ctypes.c_void_p * 2)(x.ctypes.data, out.ctypes.data)
+        sizes, steps = (ctypes.c_ssize_t * 1)(x.size), (ctypes.c_ssize_t * 2)(x.itemsize, x.itemsize)
+        native._UNARY_LOOP(function)(ctypes.addressof(args), ctypes.addressof(sizes), ctypes.addressof(steps),
+                                     data or None)
+        with np.errstate(all="ignore"):
+            assert_same(out, np.tanh(x))
+    assert native.gemm_address(np.int32) is None and native.tanh_loop(np.int64) is None
+
+
+def test_native_gemm_missing_keeps_the_step_kernels(monkeypatch):
+    """Without NumPy's OpenBLAS symbols (another BLAS) the LSTM keeps its per-step path: same results."""
+    from glassnet import native
+    from glassnet.ops import recurrent
+
+    monkeypatch.setattr(native, "symbol", lambda name: None)
+    native.gemm_address.cache_clear()
+    try:
+        assert native.gemm_address(np.float32) is None
+        arrays, _ = lstm_problem(np.float32)
+        assert recurrent._compiled_loops(arrays[0]) is None
+        fast = run_lstm(arrays, {}, {}, np.float32)
+        with accel.disabled():
+            reference = run_lstm(arrays, {}, {}, np.float32)
+        for a, b in zip(fast, reference):
+            assert_same(a, b)
+    finally:
+        native.gemm_address.cache_clear()
+
+
+@pytest.fixture
+def lstm_in_parts(monkeypatch):
+    """Split every LSTM batch into two parts on two threads; return the set of threads that ran a part."""
+    import threading
+
+    from glassnet import backend
+    from glassnet.ops import parallel, recurrent
+
+    monkeypatch.setattr(recurrent, "LSTM_PART_MIN_SAMPLES", 1)
+    backend.set_num_threads(2)
+    used = set()
+    original = parallel.in_parts
+
+    def spy(fn, n, parts):
+        def wrapped(lo, hi):
+            used.add(threading.get_ident())
+            fn(lo, hi)
+        original(wrapped, n, parts)
+
+    monkeypatch.setattr(recurrent, "in_parts", spy)
+    yield used
+    backend.set_num_threads(None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", LSTM_OPTIONS)
+def test_lstm_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
+    """The loops over time in one compiled call, the batch in two parts on two threads: forward values
+    as NumPy's path; the gradients too, up to the order in which the weight gradients are summed."""
+    arrays, extras = lstm_problem(dtype, n=9)
+    fast = run_lstm(arrays, extras, options, dtype)
+    with accel.disabled():
+        reference = run_lstm(arrays, extras, options, dtype)
+    compiled = not (options.get("mask") or options.get("recurrent_dropout") or options.get("activation"))
+    assert (len(lstm_in_parts) == 2) == compiled  # only σ/tanh without mask or recurrent dropout
+    tolerance = 2e-6 if dtype == np.float32 else 1e-13
+    assert len(fast) == len(reference) >= 8
+    for a, b in zip(fast, reference):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance * np.abs(b).max())
+
+
+def test_lstm_compiled_loops_gradcheck(lstm_in_parts):
+    from glassnet.ops import recurrent
+
+    rng = np.random.default_rng(14)
+    x, w, u, b, h0, c0 = (rng.standard_normal((5, 4, 2)), rng.standard_normal((2, 12)) * 0.5,
+                          rng.standard_normal((3, 12)) * 0.5, rng.standard_normal(12),
+                          rng.standard_normal((5, 3)), rng.standard_normal((5, 3)))
+    assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b)[0], x, w, u, b)
+    assert gradcheck(lambda x, w, u, b, h0, c0: recurrent.lstm(x, w, u, b, initial_h=h0, initial_c=c0,
+                                                              return_sequences=False)[1], x, w, u, b, h0, c0)
+    assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, go_backwards=True)[0], x, w, u, b)
+    assert len(lstm_in_parts) == 2
+
+
+def test_lstm_compiled_loops_leave_the_output_gradient_alone(lstm_in_parts):
+    """The backward loop works in its own buffers: the incoming gradient is not modified (also when a
+    part holds a single sample, whose column of the gradient is contiguous)."""
+    from glassnet.ops import recurrent
+
+    rng = np.random.default_rng(15)
+    x, w, u, b = (Tensor(rng.standard_normal((2, 3, 2)).astype(np.float32), requires_grad=True),
+                  Tensor(rng.standard_normal((2, 12)).astype(np.float32), requires_grad=True),
+                  Tensor(rng.standard_normal((3, 12)).astype(np.float32), requires_grad=True),
+                  Tensor(rng.standard_normal(12).astype(np.float32), requires_grad=True))
+    h, c = recurrent.lstm(x, w, u, b, return_sequences=False)
+    seed = rng.standard_normal(h.shape).astype(np.float32)
+    kept = seed.copy()
+    h.backward(seed)
+    assert_same(seed, kept)
+    assert np.isfinite(w.grad).all() and np.abs(w.grad).sum() > 0
+
+
+def test_lstm_layer_training_with_compiled_loops_matches_numpy():
+    """A Keras-style LSTM model trained a few steps: the same losses with and without the kernels."""
+    def train():
+        gn.set_seed(3)
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((64, 6, 4)).astype(np.float32)
+        y = rng.integers(0, 3, 64)
+        model = gn.models.Sequential([layers.Input((6, 4)), layers.LSTM(8), layers.Dense(3)])
+        model.compile(optimizer="adam", loss=gn.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False).history["loss"]
+
+    fast = train()
+    with accel.disabled():
+        reference = train()
+    np.testing.assert_allclose(fast, reference, rtol=1e-5)
+    assert fast[-1] < fast[0]
 
 
 def test_kernels_compile_without_a_writable_cache_location():

@@ -53,17 +53,16 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import accel, backend
-from ..blas import SINGLE_THREADED_BLAS
+from .. import accel
 from ..errors import ShapeError
 from ..tensor import Tensor, make_result
 from .elementwise import as_float_tensor, coerce_pair
 from .nonlinear import relu_array, relu_gradient_array
+from .parallel import in_parts
 
 PADDING_MODES = ("valid", "same", "causal")
 
@@ -211,7 +210,6 @@ def _offsets(window) -> list:
 
 # ============================================================== batch-parallel kernels
 PARALLEL_MIN_ELEMENTS = 1 << 16   # below this many elements per thread, a thread costs more than it saves
-_POOL = None
 
 
 def _parallel(fn, n: int, elements: int) -> None:
@@ -226,21 +224,7 @@ def _parallel(fn, n: int, elements: int) -> None:
     samples/s on 2 cores). Splitting while OpenBLAS is threaded itself was slower: its workers and ours
     compete for the same cores.
     """
-    global _POOL
-    threads = min(backend.num_threads(), n, elements // PARALLEL_MIN_ELEMENTS)
-    if threads < 2:
-        fn(0, n)
-        return
-    if _POOL is None or _POOL._max_workers < threads - 1:
-        _POOL = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="glassnet-conv")
-    bounds = [n * k // threads for k in range(threads + 1)]
-    with SINGLE_THREADED_BLAS:
-        futures = [_POOL.submit(fn, bounds[k], bounds[k + 1]) for k in range(1, threads)]
-        try:
-            fn(bounds[0], bounds[1])
-        finally:
-            for future in futures:
-                future.result()
+    in_parts(fn, n, elements // PARALLEL_MIN_ELEMENTS)
 
 
 # ============================================================== im2col / col2im

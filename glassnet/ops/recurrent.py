@@ -40,12 +40,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .. import accel, backend
+from .. import accel, backend, native
 from ..blas import SINGLE_THREADED_BLAS
 from ..tensor import Tensor, is_grad_enabled, make_result
 from . import nonlinear
 from .elementwise import add, as_float_tensor, multiply, subtract, where
 from .linalg import dense, matmul
+from .parallel import in_parts
 from .shape import getitem, stack
 
 
@@ -158,12 +159,15 @@ class _Sequence:
     """
 
     def __init__(self, x, kernel, recurrent_kernel, bias, states, mask, input_dropout, recurrent_dropout,
-                 go_backwards, gates, extra_blocks=0):
+                 go_backwards, gates, extra_blocks=0, samples=slice(None)):
         self.x = as_float_tensor(x)
         X = self.x.data
         if X.ndim != 3:
             raise ValueError(f"recurrent op: inputs must have shape (batch, timesteps, features), got {X.shape}.")
         self.dtype = X.dtype
+        # ``samples``: the arrays hold only these samples of the batch (one thread's part, see lstm)
+        self.samples, self.batch = samples, X.shape[0]
+        X = X[samples]
         self.N, self.T, self.F = X.shape
         self.kernel, self.recurrent_kernel, self.bias = kernel, recurrent_kernel, bias
         self.units = recurrent_kernel.data.shape[0]
@@ -180,17 +184,17 @@ class _Sequence:
         self.keep = None
         if mask is not None:
             m = np.asarray(getattr(mask, "data", mask), dtype=bool)
-            if m.shape != (N, T):
-                raise ValueError(f"recurrent op: mask should have shape {(N, T)}, got {m.shape}.")
-            m = m.T[::-1] if self.go_backwards else m.T
+            if m.shape != (self.batch, T):
+                raise ValueError(f"recurrent op: mask should have shape {(self.batch, T)}, got {m.shape}.")
+            m = m[samples].T[::-1] if self.go_backwards else m[samples].T
             self.keep = np.ascontiguousarray(m)[:, None, :]  # (T, 1, N) bool, in processing order
             self.skip = ~self.keep
             self.keep_f = self.keep.astype(self.dtype)
             self.skip_f = self.skip.astype(self.dtype)
         self.states = [None if s is None else as_float_tensor(s) for s in states]
-        self.dmask = None if input_dropout is None else np.asarray(input_dropout, dtype=self.dtype).T  # (F, N)
+        self.dmask = None if input_dropout is None else np.asarray(input_dropout, dtype=self.dtype)[samples].T
         self.rmask = None if recurrent_dropout is None else np.ascontiguousarray(
-            np.asarray(recurrent_dropout, dtype=self.dtype).T)  # (U, N)
+            np.asarray(recurrent_dropout, dtype=self.dtype)[samples].T)  # (U, N)
         xt = X.transpose(1, 2, 0)  # (T, F, N)
         if self.go_backwards:
             xt = xt[::-1]
@@ -203,6 +207,7 @@ class _Sequence:
             records[:T, e + u:e + u + F] = xt
         records[T, e + u:e + u + F] = 0.0
         records[:, e + K - 1] = 1.0
+        self.records = records
         self.blocks = records[:, :e + u].reshape(T + 1, extra_blocks + 1, u, N)  # [extra..., hₜ₋₁] per step
         self.H = records[:, e:e + u]
         if self.rmask is None:
@@ -219,10 +224,10 @@ class _Sequence:
         s = self.states[index]
         if s is None:
             return np.zeros((self.N, self.units), dtype=self.dtype)
-        if s.data.shape != (self.N, self.units):
-            raise ValueError(f"recurrent op: initial state {index} should have shape {(self.N, self.units)}, "
+        if s.data.shape != (self.batch, self.units):
+            raise ValueError(f"recurrent op: initial state {index} should have shape {(self.batch, self.units)}, "
                              f"got {s.data.shape}.")
-        return s.data
+        return s.data[self.samples]
 
     def weights(self, W, b=None):
         """[W; b]ᵀ (G·U, F+1), contiguous, in the working dtype (no bias: a zero column): XA's rows."""
@@ -414,18 +419,16 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
     """
     act, act_derivative = _kernel(activation)
     ract, ract_derivative = _kernel(recurrent_activation)
+    fast = recurrent_activation == "sigmoid" and activation == "tanh"
+    x = as_float_tensor(x)
+    loops = _compiled_loops(x.data) if fast and mask is None and recurrent_dropout is None else None
+    if loops is not None:
+        return _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_c, input_dropout,
+                              go_backwards, return_sequences)
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout,
                     recurrent_dropout, go_backwards, 4, extra_blocks=2)
     u, T, N, F, dtype = seq.units, seq.T, seq.N, seq.F, seq.dtype
-    fast = recurrent_activation == "sigmoid" and activation == "tanh"
-    forward_columns = _block_columns(_LSTM_FORWARD_ORDER, u)
-    # [Ū; W; b]ᵀ in the forward block order: ONE GEMM per step gives every pre-activation from [h̃; x̃; 1]
-    WT = np.empty((4 * u, u + F + 1), dtype=dtype)
-    WT[:, :u] = np.asarray(recurrent_kernel.data, dtype=dtype)[:, forward_columns].T
-    WT[:, u:u + F] = np.asarray(kernel.data, dtype=dtype)[:, forward_columns].T
-    WT[:, u + F] = 0.0 if bias is None else np.asarray(bias.data, dtype=dtype)[forward_columns]
-    if fast:
-        WT[:3 * u] *= 0.5  # σ(a) = (1 + tanh(a/2))/2
+    WT = _lstm_step_weights(seq, fast)
     training = is_grad_enabled() and any(p.requires_grad for p in seq.parents())
     masked = seq.keep is not None
     XH, H, records = seq.XH, seq.H, seq.blocks       # records[t+1] = [i⊙c̃, f⊙cₜ₋₁, hₜ] of step t
@@ -490,9 +493,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
     if not training:
         return _lstm_outputs(make_result(packed, seq.parents(), None, "lstm"), T, return_sequences)
 
-    backward_columns = _block_columns(_LSTM_BACKWARD_ORDER, u)
-    # ∂A = (stored ∂A)·scale: the fast E holds 2·W for the σ gates
-    scale = np.repeat(np.array([1.0, 0.5, 0.5, 0.5] if fast else [1.0] * 4, dtype=dtype), u)
+    backward_columns, scale = _lstm_backward_columns(u, dtype, fast)
     state = {"prepared": False}
 
     def prepare():
@@ -533,8 +534,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
             else:
                 R = np.empty((T, 6, u, N), dtype=dtype)     # [∂cₜ₋₁ | ∂A_c̃ ∂A_i ∂A_f ∂A_o (/ scale) | q → ∂c]
                 DA = R.reshape(T, 6 * u, N)[:, u:5 * u]
-            M = np.asarray(recurrent_kernel.data, dtype=dtype)[:, backward_columns] * scale
-            W_in = np.asarray(kernel.data, dtype=dtype)[:, backward_columns] * scale
+            M, W_in = _lstm_backward_weights(seq, backward_columns, scale)
             want_w, want_x = seq.needs_weight_grads(), seq.x.requires_grad
             gxT = np.empty((T, F, N), dtype=dtype) if want_x else None
             outer, inputs, stop = [], [], T
@@ -580,10 +580,132 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
                     G += piece.result()
             for piece in inputs:
                 piece.result()
-            inverse = np.argsort(backward_columns)
-            gW, gb, gU = (None if grad is None else grad[..., inverse] for grad in seq.weight_grads(DA, scale, G))
+            gW, gb, gU = _lstm_weight_grads(seq, DA, scale, G, backward_columns)
             gx = None if gxT is None else seq.input_grad_from(gxT)
             return seq.pack_grads(gx, gW, gU, gb, [dh, dc])
+
+    return _lstm_outputs(make_result(packed, seq.parents(), backward, "lstm"), T, return_sequences)
+
+
+def _lstm_step_weights(seq, fast):
+    """[Ū; W; b]ᵀ (4U, U+F+1) in the forward block order: ONE GEMM per step gives every pre-activation
+    from [h̃; x̃; 1]. ``fast`` (σ/tanh): the σ rows halved, σ(a) = (1 + tanh(a/2))/2."""
+    u, F, dtype = seq.units, seq.F, seq.dtype
+    forward_columns = _block_columns(_LSTM_FORWARD_ORDER, u)
+    WT = np.empty((4 * u, u + F + 1), dtype=dtype)
+    WT[:, :u] = np.asarray(seq.recurrent_kernel.data, dtype=dtype)[:, forward_columns].T
+    WT[:, u:u + F] = np.asarray(seq.kernel.data, dtype=dtype)[:, forward_columns].T
+    WT[:, u + F] = 0.0 if seq.bias is None else np.asarray(seq.bias.data, dtype=dtype)[forward_columns]
+    if fast:
+        WT[:3 * u] *= 0.5
+    return WT
+
+
+def _lstm_backward_columns(u, dtype, fast):
+    """(the weights' columns in the backward block order, the per-column scale): ∂A = (stored ∂A)·scale,
+    the fast E holds 2·W for the σ gates."""
+    scale = np.repeat(np.array([1.0, 0.5, 0.5, 0.5] if fast else [1.0] * 4, dtype=dtype), u)
+    return _block_columns(_LSTM_BACKWARD_ORDER, u), scale
+
+
+def _lstm_backward_weights(seq, backward_columns, scale):
+    """(M, W_in): the recurrent kernel and the kernel in the backward block order, times ``scale``;
+    ∂hₜ₋₁ = M·∂A and ∂x̃ = W_in·∂A."""
+    M = np.asarray(seq.recurrent_kernel.data, dtype=seq.dtype)[:, backward_columns] * scale
+    W_in = np.asarray(seq.kernel.data, dtype=seq.dtype)[:, backward_columns] * scale
+    return M, W_in
+
+
+def _lstm_weight_grads(seq, DA, scale, G, backward_columns):
+    """(∂W, ∂b, ∂Ū) in Keras's gate order, from Σₜ XH[t]·DA[t]ᵀ (``G``, or computed from DA)."""
+    inverse = np.argsort(backward_columns)
+    return tuple(None if grad is None else grad[..., inverse] for grad in seq.weight_grads(DA, scale, G))
+
+
+LSTM_PART_MIN_SAMPLES = 16
+"""The compiled LSTM loops split the batch into one part per thread, of at least this many samples."""
+
+
+def _compiled_loops(X):
+    """(kernels, gemm address, tanh loop address, its data) for the compiled LSTM loops on inputs X, or
+    None: they need the numba kernels (glassnet.accel) and NumPy's own GEMM and tanh (glassnet.native)."""
+    if X.ndim != 3 or X.dtype not in (np.float32, np.float64):
+        return None
+    kernels = accel.kernels()
+    if kernels is None:
+        return None
+    gemm, tanh = native.gemm_address(X.dtype), native.tanh_loop(X.dtype)
+    if gemm is None or tanh is None:
+        return None
+    return (kernels, gemm) + tanh
+
+
+def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_c, input_dropout,
+                   go_backwards, return_sequences):
+    """:func:`lstm` with σ/tanh, no mask and no recurrent dropout, each pass over time ONE compiled call
+    (``lstm_forward_loop``, ``lstm_backward_loop``: the same per-step work as the NumPy path, with NumPy's
+    own GEMM and tanh) that never returns to Python — so the batch is split into one part per thread
+    (samples are independent), each running its own loops on its own core. After the backward loops each
+    part computes its share of Σₜ XH[t]·∂A[t]ᵀ and of ∂x; the parts' weight gradients are summed."""
+    kernels, gemm, tanh, tanh_data = loops
+    N = x.data.shape[0]
+    count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
+    bounds = [N * k // count for k in range(count + 1)]
+    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], None, input_dropout, None,
+                       go_backwards, 4, extra_blocks=2, samples=slice(bounds[k], bounds[k + 1]))
+             for k in range(count)]
+    seq = parts[0]
+    u, T, dtype = seq.units, seq.T, seq.dtype
+    WT = _lstm_step_weights(seq, True)
+    training = is_grad_enabled() and any(p.requires_grad for p in seq.parents())
+    values = [np.empty((2, 6, u, part.N), dtype=dtype) for part in parts]  # ring buffers, as in lstm
+    E = [np.empty((T, 6, u, part.N) if training else (0, 6, u, part.N), dtype=dtype) for part in parts]
+    packed = np.empty((N, T + 1 if return_sequences else 2, u), dtype=dtype)
+
+    def forward(first, stop):
+        for k in range(first, stop):
+            part, v = parts[k], values[k]
+            v[0, 4] = part.initial(1).T
+            gates = np.empty((3, u, part.N), dtype=dtype)
+            kernels.lstm_forward_loop(gemm, tanh, tanh_data, WT, part.records, v, gates, E[k], training)
+            rows = packed[part.samples]
+            if return_sequences:
+                rows[:, :T] = part.H[1:].transpose(2, 0, 1)
+            else:
+                rows[:, 0] = part.H[T].T
+            rows[:, -1] = v[T % 2, 4].T  # c_T
+
+    with SINGLE_THREADED_BLAS:
+        in_parts(forward, count, count)
+    if not training:
+        return _lstm_outputs(make_result(packed, seq.parents(), None, "lstm"), T, return_sequences)
+
+    backward_columns, scale = _lstm_backward_columns(u, dtype, True)
+    want_w, want_x = seq.needs_weight_grads(), seq.x.requires_grad
+
+    def backward(g):
+        M, W_in = _lstm_backward_weights(seq, backward_columns, scale)
+        M = np.ascontiguousarray(M)  # (the compiled loop passes its rows' stride to BLAS)
+        G, gx, gh, gc = [None] * count, [None] * count, [None] * count, [None] * count
+
+        def run(first, stop):
+            for k in range(first, stop):
+                part, rows = parts[k], g[parts[k].samples]
+                GH, dh = part.seed(rows[:, :T] if return_sequences else rows[:, 0], return_sequences)
+                GH = np.empty((0, u, part.N), dtype=dtype) if GH is None else GH
+                dh, dc = np.ascontiguousarray(dh), np.array(rows[:, -1].T, dtype=dtype, order="C")  # (copies)
+                DA = np.empty((T, 4 * u, part.N), dtype=dtype)
+                G[k] = np.zeros((4 * u if want_w else 0, part.records.shape[1] - 2 * u), dtype=dtype)
+                gh[k], gc[k] = kernels.lstm_backward_loop(gemm, E[k], DA, M, GH, dh, np.empty_like(dh), dc,
+                                                          np.empty_like(dc), np.empty_like(dc), part.records, G[k])
+                if want_x:
+                    gx[k] = part.input_grad_from(np.matmul(W_in, DA))
+
+        with SINGLE_THREADED_BLAS:
+            in_parts(run, count, count)
+        gW, gb, gU = _lstm_weight_grads(seq, None, scale, sum(G[1:], G[0]).T if want_w else None, backward_columns)
+        return seq.pack_grads(np.concatenate(gx) if want_x else None, gW, gU, gb,
+                              [np.concatenate(gh, axis=1), np.concatenate(gc, axis=1)])
 
     return _lstm_outputs(make_result(packed, seq.parents(), backward, "lstm"), T, return_sequences)
 
