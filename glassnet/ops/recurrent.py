@@ -629,7 +629,7 @@ LSTM_PART_MIN_SAMPLES = 16
 def _compiled_loops(X):
     """(kernels, gemm address, tanh loop address, its data) for the compiled LSTM loops on inputs X, or
     None: they need the numba kernels (glassnet.accel) and NumPy's own GEMM and tanh (glassnet.native)."""
-    if X.ndim != 3 or X.dtype not in (np.float32, np.float64):
+    if X.ndim != 3 or X.dtype not in (np.float32, np.float64) or X.shape[0] == 0:
         return None
     kernels = accel.kernels()
     if kernels is None:
