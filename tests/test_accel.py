@@ -5,6 +5,7 @@ against the NumPy path it replaces — bit for bit on values and gradients, incl
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from glassnet.diagnostics import gradcheck
 from glassnet.ops import conv as conv_ops
 from glassnet.ops import linalg, nonlinear
 from glassnet.tensor import Parameter, Tensor
+from parallel_helpers import spy_parts
 
 pytest.importorskip("numba")
 
@@ -453,24 +455,12 @@ def test_native_gemm_missing_keeps_the_step_kernels(monkeypatch):
 @pytest.fixture
 def lstm_in_parts(monkeypatch):
     """Split every LSTM batch into two parts on two threads; return the set of threads that ran a part."""
-    import threading
-
     from glassnet import backend
-    from glassnet.ops import parallel, recurrent
+    from glassnet.ops import recurrent
 
     monkeypatch.setattr(recurrent, "LSTM_PART_MIN_SAMPLES", 1)
     backend.set_num_threads(2)
-    used = set()
-    original = parallel.in_parts
-
-    def spy(fn, n, parts):
-        def wrapped(lo, hi):
-            used.add(threading.get_ident())
-            fn(lo, hi)
-        original(wrapped, n, parts)
-
-    monkeypatch.setattr(recurrent, "in_parts", spy)
-    yield used
+    yield spy_parts(monkeypatch, recurrent, "in_parts")
     backend.set_num_threads(None)
 
 
@@ -558,3 +548,30 @@ def test_kernels_compile_without_a_writable_cache_location():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "kernels on" in result.stdout and "NullCache" in result.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_lstm_parts_run_in_a_forked_child(lstm_in_parts):
+    """A child forked after the part pool started (as process-based tuners do) gets a pool of its own
+    instead of waiting forever on the parent's threads."""
+    from glassnet.ops import recurrent
+
+    x = Tensor(np.random.default_rng(16).standard_normal((4, 3, 2)).astype(np.float32))
+    w, u = Tensor(np.ones((2, 8), np.float32) * 0.1), Tensor(np.ones((2, 8), np.float32) * 0.1)
+    expected = recurrent.lstm(x, w, u)[0].data
+    assert len(lstm_in_parts) == 2
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if the parts ran and agree
+        code = 1
+        try:
+            code = 0 if np.array_equal(recurrent.lstm(x, w, u)[0].data, expected) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if status[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung (waiting on the parent's pool threads)")
+    assert os.WIFEXITED(status[1]) and os.WEXITSTATUS(status[1]) == 0
