@@ -78,6 +78,13 @@ def test_fused_cell_gradcheck_through_time(cell, config):
     assert gradcheck(lambda *a: _run(cell, fused, CONFIGS[config], *a), *_cell_inputs(cell))
 
 
+def assert_fused_matches_composed(values, grads):
+    """[fused, composed] outputs and their leaves' gradients agree to float64 rounding."""
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
+    for g_fused, g_composed in zip(*grads):
+        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_fused_cell_equals_composed_ops_values_and_gradients(cell, config):
@@ -89,9 +96,7 @@ def test_fused_cell_equals_composed_ops_values_and_gradients(cell, config):
         out.backward(rand(*out.shape, seed=9))
         values.append(out.data)
         grads.append([leaf.grad for leaf in leaves])
-    np.testing.assert_allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
-    for g_fused, g_composed in zip(*grads):
-        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-10, atol=1e-12)
+    assert_fused_matches_composed(values, grads)
 
 
 def test_fused_op_is_one_graph_node_for_the_whole_sequence():
@@ -504,9 +509,7 @@ def test_lstm_matches_composed_ops_across_pieces_of_work(config):
         out.backward(rand(*out.shape, seed=9))
         values.append(out.data)
         grads.append([leaf.grad for leaf in leaves])
-    np.testing.assert_allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
-    for g_fused, g_composed in zip(*grads):
-        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-10, atol=1e-12)
+    assert_fused_matches_composed(values, grads)
 
 
 def _lstm_values_and_grads(config, dtype=np.float64, retain=False):
