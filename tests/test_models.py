@@ -241,6 +241,36 @@ def test_shuffle_false_is_deterministic_and_order_matters():
     assert any(not np.array_equal(a, b) for a, b in zip(train(True, 1), train(True, 2)))
 
 
+def test_shuffled_fit_trains_on_each_sample_once_per_epoch_without_copying_the_data():
+    import tracemalloc
+
+    class Recorder(layers.Layer):
+        def call(self, inputs, training=None):
+            if training:  # each row's identity and checksum
+                seen.append(np.stack([inputs.data[:, 0], inputs.data.sum(axis=1)], axis=1))
+            return inputs
+
+    seen = []
+    x = np.random.default_rng(0).standard_normal((6000, 300)).astype(np.float32)
+    x[:, 0] = np.arange(len(x))  # each row's identity
+    y = np.zeros((len(x), 1), np.float32)
+    model = gn.Sequential([layers.Input(shape=(300,)), Recorder(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    tracemalloc.start()
+    try:
+        model.fit(x, y, epochs=2, batch_size=500, verbose=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes / 2  # batches are gathered one at a time, not the whole shuffled epoch
+    epochs = [np.concatenate(seen[:12]), np.concatenate(seen[12:])]
+    for rows in epochs:
+        np.testing.assert_array_equal(np.sort(rows[:, 0]), np.arange(len(x)))
+        np.testing.assert_array_equal(rows[:, 1], x.sum(axis=1)[rows[:, 0].astype(int)])  # whole samples
+    assert not np.array_equal(epochs[0][:, 0], epochs[1][:, 0])  # a new order every epoch
+    assert not np.array_equal(epochs[0][:, 0], np.arange(len(x)))
+
+
 def test_set_seed_reproduces_a_whole_fit_bit_for_bit():
     x, y = blobs(100)
 

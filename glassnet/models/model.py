@@ -479,18 +479,17 @@ class Model(Layer):
                 order = None
                 if shuffle:
                     order = restored.order if resuming and restored.order is not None else rng.permutation(n)
-                    x_epoch = data.map_structure(lambda a: a[order], x)
-                    y_epoch = data.map_structure(lambda a: a[order], y)
-                    sw_epoch = None if sample_weight is None else sample_weight[order]
-                else:
-                    x_epoch, y_epoch, sw_epoch = x, y, sample_weight
                 for step in range(restored.step if resuming else 0, steps):
                     if want_batch_begin:
                         callback_list.on_train_batch_begin(step)
                     batch = slice(step * batch_size, (step + 1) * batch_size)
-                    xb = data.map_structure(lambda a: a[batch], x_epoch)
-                    yb = data.map_structure(lambda a: a[batch], y_epoch)
-                    self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
+                    if order is not None:
+                        # Gather only this batch's samples: no copy of the whole data set per epoch, and
+                        # the batch is in cache when its forward pass reads it.
+                        batch = order[batch]
+                    xb = data.map_structure(lambda a: a[batch], x)
+                    yb = data.map_structure(lambda a: a[batch], y)
+                    self._train_step(xb, yb, None if sample_weight is None else sample_weight[batch], trainable,
                                      gradient_hooks, step)
                     if want_batch_logs:
                         callback_list.on_train_batch_end(step, self._logs())
