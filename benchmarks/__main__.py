@@ -2,7 +2,9 @@
 
 Columns: workload, glassnet and PyTorch throughput (best round), the median paired ratio glassnet /
 PyTorch with its range over the rounds, the goal, and the peak memory of each framework (a fresh
-process training the MLP). Below the table: NumPy's float32 GEMM rate on this machine and the share
+process training the MLP). Under MLP inference, two references timed in the same rounds: the same
+outputs as bare NumPy calls (the floor: what ``predict`` cannot go below with NumPy's GEMM), and
+that floor plus the input NaN/inf check ``predict`` makes. Below the table: NumPy's float32 GEMM rate on this machine and the share
 of it the glassnet MLP training step achieves. Without PyTorch, glassnet's numbers alone.
 glassnet uses its optional numba kernels when numba is installed; ``GLASSNET_ACCEL=0 python -m benchmarks``
 times the NumPy-only paths.
@@ -47,11 +49,15 @@ def main(argv=None) -> dict:
         summary = common.summarize(times, units)
         summary.update(unit=unit, goal=goal)
         results[name] = summary
-        torch_rate = f"{summary['pytorch_rate']:>10,.0f}" if "pytorch_rate" in summary else f"{'-':>10}"
-        ratio = f"{summary['ratio']:.2f}x" if "ratio" in summary else "-"
-        spread = "({:.2f}-{:.2f})".format(*summary["ratio_range"]) if "ratio_range" in summary else ""
-        print(f"{label:<24} {summary['glassnet_rate']:>10,.0f} {unit.split('/')[0][:3]:>3} {torch_rate} "
-              f"{unit.split('/')[0][:3]:>3} {ratio:>7} {spread:>13} {goal:>5.1f}x", flush=True)
+        short_unit = unit.split("/")[0][:3]
+        torch_rate = f"{summary['pytorch_rate']:>10,.0f} {short_unit:>3}" if "pytorch_rate" in summary \
+            else f"{'-':>14}"
+        print(_row(label, summary["glassnet_rate"], short_unit, torch_rate, summary.get("ratio"),
+                   summary.get("ratio_range")) + f" {goal:>5.1f}x", flush=True)
+        for reference, reference_label in workloads.REFERENCES.items():
+            if f"{reference}_rate" in summary:
+                print(_row("  " + reference_label, summary[f"{reference}_rate"], short_unit, torch_rate,
+                           summary.get(f"{reference}_ratio"), summary.get(f"{reference}_ratio_range")))
 
     if not args.no_memory:
         memory = {framework: common.peak_memory_mb(framework) for framework in ("glassnet", "pytorch")}
@@ -70,6 +76,12 @@ def main(argv=None) -> dict:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2, default=str)
     return results
+
+
+def _row(label: str, rate: float, short_unit: str, torch_rate: str, ratio, ratio_range) -> str:
+    ratio_text = f"{ratio:.2f}x" if ratio is not None else "-"
+    spread = "({:.2f}-{:.2f})".format(*ratio_range) if ratio_range is not None else ""
+    return f"{label:<24} {rate:>10,.0f} {short_unit:>3} {torch_rate} {ratio_text:>7} {spread:>13}"
 
 
 if __name__ == "__main__":

@@ -51,12 +51,17 @@ def paired_rounds(runs: dict, rounds: int) -> dict:
 
 
 def summarize(times: dict, units: float) -> dict:
-    """Best throughput of each framework and the median paired ratio glassnet / PyTorch."""
+    """Best throughput of each run and the median paired ratio glassnet / PyTorch (``ratio``, with its
+    ``ratio_range``); each other run (a reference) gets its own ``{name}_ratio`` to PyTorch."""
     result = {f"{name}_rate": units / min(values) for name, values in times.items()}
     if "pytorch" in times:
-        ratios = [t / g for g, t in zip(times["glassnet"], times["pytorch"])]
-        result["ratio"] = statistics.median(ratios)
-        result["ratio_range"] = (min(ratios), max(ratios))
+        for name, values in times.items():
+            if name == "pytorch":
+                continue
+            ratios = [t / g for g, t in zip(values, times["pytorch"])]
+            key = "ratio" if name == "glassnet" else f"{name}_ratio"
+            result[key] = statistics.median(ratios)
+            result[key + "_range" if name != "glassnet" else "ratio_range"] = (min(ratios), max(ratios))
     return result
 
 

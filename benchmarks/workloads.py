@@ -1,8 +1,9 @@
 """The benchmark workloads, each defined once for glassnet and once for PyTorch on the same data.
 
 Every ``*_runs(n_threads)`` returns ``(runs, units, unit)``: a dict of zero-argument functions
-(``"glassnet"``, and ``"pytorch"`` when torch is installed) that each do one unit of work after a
-warm-up, how many samples/steps one call processes, and the unit name.
+(``"glassnet"``, ``"pytorch"`` when torch is installed, and any reference named in
+:data:`REFERENCES`) that each do one unit of work after a warm-up, how many samples/steps one call
+processes, and the unit name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from .common import import_torch
 
 import glassnet as gn  # noqa: E402  (common puts the repository on sys.path)
 from glassnet import layers, losses, optimizers  # noqa: E402
+from glassnet.ops.nonlinear import bias_relu_inplace, relu_array  # noqa: E402
+from glassnet.training import check_finite  # noqa: E402
 
 MLP_SIZES = (784, 256, 128, 10)
 MLP_FLOPS_PER_SAMPLE = 2 * (784 * 256 + 256 * 128 + 128 * 10) * 2 + 2 * (256 * 128 + 128 * 10)
@@ -79,10 +82,15 @@ def mlp_training_runs(n_threads, samples=20_000, batch=128):
 
 
 def mlp_inference_runs(n_threads, samples=20_000, batch=1024):
-    """``predict`` of the same MLP on 20,000 samples in batches of 1024."""
+    """``predict`` of the same MLP on 20,000 samples in batches of 1024, with two references timed in
+    the same rounds: the NumPy floor (:func:`_mlp_numpy_floor`) and the floor plus ``predict``'s input
+    NaN/inf check."""
     x, _ = _data((MLP_SIZES[0],), MLP_SIZES[-1], samples)
     model = mlp_glassnet_model()
     runs = {"glassnet": lambda: model.predict(x, batch_size=batch, verbose=0)}
+    floor = _mlp_numpy_floor(model, x, batch)
+    runs["floor"] = floor
+    runs["floor+check"] = lambda: (check_finite(x, "x"), floor())[1]
     torch = import_torch(n_threads)
     if torch is not None:
         net = mlp_torch_model(torch).eval()
@@ -95,7 +103,29 @@ def mlp_inference_runs(n_threads, samples=20_000, batch=1024):
         runs["pytorch"] = torch_predict
     for run in runs.values():
         run()
+    if not np.array_equal(floor(), runs["glassnet"]()):
+        raise AssertionError("the NumPy floor must compute exactly what predict computes")
     return runs, samples, "samples/s"
+
+
+def _mlp_numpy_floor(model, x, batch):
+    """``model.predict(x)`` (the ReLU MLP) as bare array calls: per batch and layer one GEMM and
+    glassnet's own bias(+ReLU) pass — no Tensors, no layers, no input check. The time glassnet's
+    ``predict`` cannot go below with NumPy's GEMM: its ratio to PyTorch is the ceiling of this workload."""
+    weights = [(layer.kernel.data, layer.bias.data) for layer in model.layers]
+    last = len(weights) - 1
+
+    def forward(h):
+        for i, (kernel, bias) in enumerate(weights):
+            h = h @ kernel
+            if i < last and bias_relu_inplace(h, bias):
+                continue
+            h += bias
+            if i < last:
+                relu_array(h, out=h)
+        return h
+
+    return lambda: np.concatenate([forward(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
 # ---------------------------------------------------------------- tiny network: per-step overhead
@@ -182,3 +212,10 @@ WORKLOADS = {
     "inference": ("MLP inference", mlp_inference_runs, 15, 1.0),
 }
 """name → (label, runs factory, default rounds, goal ratio glassnet / PyTorch)"""
+
+REFERENCES = {
+    "floor": "floor: bare NumPy calls",
+    "floor+check": "floor + input check",
+}
+"""Extra runs of a workload, printed under it with their own ratio to PyTorch: what glassnet's time
+would be without its framework (the floor), and with only the input check ``predict`` adds."""
