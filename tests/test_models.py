@@ -241,8 +241,15 @@ def test_shuffle_false_is_deterministic_and_order_matters():
     assert any(not np.array_equal(a, b) for a, b in zip(train(True, 1), train(True, 2)))
 
 
-def test_shuffled_fit_trains_on_each_sample_once_per_epoch_without_copying_the_data():
+@pytest.mark.parametrize("whole_copy_limit", [None, 1 << 30])
+def test_shuffled_fit_trains_on_each_sample_once_per_epoch_without_copying_the_data(whole_copy_limit, monkeypatch):
+    """A large data set is gathered batch by batch; a small one (here: the limit raised) copied per epoch."""
     import tracemalloc
+
+    from glassnet.models import model as model_module
+
+    if whole_copy_limit is not None:
+        monkeypatch.setattr(model_module, "WHOLE_EPOCH_SHUFFLE_MAX_BYTES", whole_copy_limit)
 
     class Recorder(layers.Layer):
         def call(self, inputs, training=None):
@@ -262,13 +269,33 @@ def test_shuffled_fit_trains_on_each_sample_once_per_epoch_without_copying_the_d
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < x.nbytes / 2  # batches are gathered one at a time, not the whole shuffled epoch
+    if whole_copy_limit is None:
+        assert peak < x.nbytes / 2  # batches are gathered one at a time, not the whole shuffled epoch
+    else:
+        assert peak > x.nbytes  # the whole shuffled copy
     epochs = [np.concatenate(seen[:12]), np.concatenate(seen[12:])]
     for rows in epochs:
         np.testing.assert_array_equal(np.sort(rows[:, 0]), np.arange(len(x)))
         np.testing.assert_array_equal(rows[:, 1], x.sum(axis=1)[rows[:, 0].astype(int)])  # whole samples
     assert not np.array_equal(epochs[0][:, 0], epochs[1][:, 0])  # a new order every epoch
     assert not np.array_equal(epochs[0][:, 0], np.arange(len(x)))
+
+
+def test_gathered_and_copied_shuffles_train_identically(monkeypatch):
+    x, y = blobs(100)
+    weights = np.linspace(0.5, 2.0, len(x)).astype(np.float32)
+
+    def train():
+        gn.set_seed(0)
+        model = small_model()
+        model.compile("adam", "binary_crossentropy")
+        model.fit(x, y, sample_weight=weights, epochs=3, batch_size=8, verbose=0)
+        return model.get_weights()
+
+    copied = train()
+    monkeypatch.setattr("glassnet.models.model.WHOLE_EPOCH_SHUFFLE_MAX_BYTES", 0)
+    for a, b in zip(copied, train()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_set_seed_reproduces_a_whole_fit_bit_for_bit():

@@ -24,6 +24,11 @@ from ..tensor import Tensor, no_grad
 from .. import training as data
 from .compile_utils import MultiOutputLoss, per_output
 
+WHOLE_EPOCH_SHUFFLE_MAX_BYTES = 4 << 20
+"""``fit(shuffle=True)`` copies a data set up to this size in shuffled order once per epoch (cheap; each
+batch is then a view). A larger one is never copied whole: each batch's samples are gathered when the
+batch is due (``x[order[batch]]``), which also leaves the batch in cache for its forward pass."""
+
 
 def _map_compile_arg(fn, value, serialized: bool = False):
     """Apply ``fn`` to each loss/metric in a compile argument that may be one item, a list (of lists)
@@ -468,6 +473,7 @@ class Model(Layer):
             history.history = {k: list(v) for k, v in restored.history.get("logs", {}).items()}
             history.epoch = list(restored.history.get("epochs", []))
         logs = {}
+        data_bytes = sum(a.nbytes for a in data.flatten_structure((x, y, sample_weight)) if a is not None)
         with data.InterruptCatcher() as interrupt:
             for epoch in range(start_epoch, epochs):
                 resuming = restored is not None and epoch == restored.epoch and restored.step > 0
@@ -476,20 +482,24 @@ class Model(Layer):
                 else:
                     self.reset_metrics()
                 callback_list.on_epoch_begin(epoch)
-                order = None
+                order, gather = None, False  # gather: each batch's samples picked when due (large data)
+                x_epoch, y_epoch, sw_epoch = x, y, sample_weight
                 if shuffle:
                     order = restored.order if resuming and restored.order is not None else rng.permutation(n)
+                    gather = data_bytes > WHOLE_EPOCH_SHUFFLE_MAX_BYTES
+                    if not gather:
+                        x_epoch = data.map_structure(lambda a: a[order], x)
+                        y_epoch = data.map_structure(lambda a: a[order], y)
+                        sw_epoch = None if sample_weight is None else sample_weight[order]
                 for step in range(restored.step if resuming else 0, steps):
                     if want_batch_begin:
                         callback_list.on_train_batch_begin(step)
                     batch = slice(step * batch_size, (step + 1) * batch_size)
-                    if order is not None:
-                        # Gather only this batch's samples: no copy of the whole data set per epoch, and
-                        # the batch is in cache when its forward pass reads it.
+                    if gather:
                         batch = order[batch]
-                    xb = data.map_structure(lambda a: a[batch], x)
-                    yb = data.map_structure(lambda a: a[batch], y)
-                    self._train_step(xb, yb, None if sample_weight is None else sample_weight[batch], trainable,
+                    xb = data.map_structure(lambda a: a[batch], x_epoch)
+                    yb = data.map_structure(lambda a: a[batch], y_epoch)
+                    self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
                                      gradient_hooks, step)
                     if want_batch_logs:
                         callback_list.on_train_batch_end(step, self._logs())
