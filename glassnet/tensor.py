@@ -78,8 +78,9 @@ class Tensor:
     methods below all build the graph that :meth:`backward` differentiates.
     """
 
-    # `_keras_mask` (a boolean array or None) is set by layers that mask time steps; it is left unset
-    # on most tensors, so read it with getattr(t, "_keras_mask", None).
+    # `_keras_mask` (a boolean array or None) is set by layers that mask time steps. Every Tensor made
+    # here starts with None (a missing slot would make each `getattr(t, "_keras_mask", None)` of a layer
+    # call raise and catch an AttributeError: ~1 µs); subclasses may leave it unset, so read it that way.
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "_op", "_hooks", "name",
                  "_keras_mask", "_number", "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
@@ -96,6 +97,7 @@ class Tensor:
         self._op = None
         self._hooks = None
         self.name = name
+        self._keras_mask = None
         self._number = next(_creation_counter)
 
     # ----------------------------------------------------------------- array facts
@@ -348,6 +350,7 @@ def make_result(data: np.ndarray, parents: Sequence[Tensor], backward_fn, op: st
     out._op = op
     out._hooks = None
     out.name = None
+    out._keras_mask = None
     if _GradMode.enabled:
         for parent in parents:
             if parent.requires_grad:
