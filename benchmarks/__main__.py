@@ -4,8 +4,8 @@ Columns: workload, glassnet and PyTorch throughput (best round), the median pair
 PyTorch with its range over the rounds, the goal, and the peak memory of each framework (a fresh
 process training the MLP). Under MLP inference, two references timed in the same rounds: the same
 outputs as bare NumPy calls (the floor: what ``predict`` cannot go below with NumPy's GEMM), and
-that floor plus the input NaN/inf check ``predict`` makes. Below the table: NumPy's float32 GEMM rate on this machine and the share
-of it the glassnet MLP training step achieves. Without PyTorch, glassnet's numbers alone.
+that floor plus the input NaN/inf check ``predict`` makes. Below the table: NumPy's float32 GEMM
+rate on this machine and the share of it the glassnet MLP training step achieves. Without PyTorch, glassnet's numbers alone.
 glassnet uses its optional numba kernels when numba is installed; ``GLASSNET_ACCEL=0 python -m benchmarks``
 times the NumPy-only paths.
 """

@@ -61,7 +61,7 @@ def summarize(times: dict, units: float) -> dict:
             ratios = [t / g for g, t in zip(values, times["pytorch"])]
             key = "ratio" if name == "glassnet" else f"{name}_ratio"
             result[key] = statistics.median(ratios)
-            result[key + "_range" if name != "glassnet" else "ratio_range"] = (min(ratios), max(ratios))
+            result[key + "_range"] = (min(ratios), max(ratios))
     return result
 
 
