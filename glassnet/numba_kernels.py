@@ -140,11 +140,38 @@ def bias_relu_inplace(y, b):
             y[r, j] = zero if v <= zero else v
 
 
+@numba.njit(inline="always")
+def _nan_max(a, b):
+    """np.maximum of two scalars: NaN if either is NaN."""
+    return b if b > a or b != b else a
+
+
 @_jit
-def adam_update(w, g, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, eps_hat, step):
+def adam_update(w, g, m, v, v_max, amsgrad, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, eps_hat, step):
     """One Adam step in one pass (arrays contiguous, scalars of w's dtype), with the float operations
     of the NumPy path (:meth:`glassnet.optimizers.Adam.update_step`) in the same order and no fused
-    multiply-adds:  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·(g·g);  w −= (m / (√v + ε̂))·step."""
+    multiply-adds:  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·(g·g);  (AMSGrad: v_max = max(v_max, v),
+    used for v below);  w −= (m / (√v + ε̂))·step.  Without AMSGrad ``v_max`` is not touched."""
+    weights, gradient, first, second, largest = w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), \
+        v_max.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        mi = first[i] * beta_1 + gi * one_minus_beta_1
+        vi = second[i] * beta_2 + (gi * gi) * one_minus_beta_2
+        first[i] = mi
+        second[i] = vi
+        if amsgrad:
+            vi = _nan_max(largest[i], vi)
+            largest[i] = vi
+        weights[i] -= (mi / (np.sqrt(vi) + eps_hat)) * step
+
+
+@_jit
+def nadam_update(w, g, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, root_scale, epsilon,
+                 gradient_step, momentum_step):
+    """Nadam in one pass, the float operations of :meth:`glassnet.optimizers.Nadam.update_step`:
+    m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·(g·g);  d = √v·(1/√(1−β2ᵗ)) + ε;
+    w −= (g/d)·gradient_step;  w −= (m/d)·momentum_step (two subtractions, as there)."""
     weights, gradient, first, second = w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
     for i in range(weights.size):
         gi = gradient[i]
@@ -152,7 +179,50 @@ def adam_update(w, g, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, 
         vi = second[i] * beta_2 + (gi * gi) * one_minus_beta_2
         first[i] = mi
         second[i] = vi
-        weights[i] -= (mi / (np.sqrt(vi) + eps_hat)) * step
+        denominator = np.sqrt(vi) * root_scale + epsilon
+        wi = weights[i] - (gi / denominator) * gradient_step
+        weights[i] = wi - (mi / denominator) * momentum_step
+
+
+@_jit
+def adamax_update(w, g, m, u, beta_1, one_minus_beta_1, beta_2, epsilon, step):
+    """Adamax in one pass, the float operations of :meth:`glassnet.optimizers.Adamax.update_step`:
+    m = β1·m + (1−β1)·g;  u = max(β2·u, |g| + ε);  w −= (m/u)·step."""
+    weights, gradient, first, norm = w.reshape(-1), g.reshape(-1), m.reshape(-1), u.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        mi = first[i] * beta_1 + gi * one_minus_beta_1
+        ui = _nan_max(norm[i] * beta_2, np.abs(gi) + epsilon)
+        first[i] = mi
+        norm[i] = ui
+        weights[i] -= (mi / ui) * step
+
+
+@_jit
+def adagrad_update(w, g, accumulator, epsilon, learning_rate):
+    """Adagrad in one pass, the float operations of :meth:`glassnet.optimizers.Adagrad.update_step`:
+    G = G + g·g;  w −= (g/(√G + ε))·lr."""
+    weights, gradient, total = w.reshape(-1), g.reshape(-1), accumulator.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        a = total[i] + gi * gi
+        total[i] = a
+        weights[i] -= (gi / (np.sqrt(a) + epsilon)) * learning_rate
+
+
+@_jit
+def adadelta_update(w, g, mean_g2, mean_d2, rho, one_minus_rho, epsilon, learning_rate):
+    """Adadelta in one pass, the float operations of :meth:`glassnet.optimizers.Adadelta.update_step`:
+    E[g²] = ρ·E[g²] + (g·g)·(1−ρ);  Δ = (√(E[Δ²] + ε)/√(E[g²] + ε))·g;  E[Δ²] = ρ·E[Δ²] + (Δ·Δ)·(1−ρ);
+    w −= Δ·lr."""
+    weights, gradient, squares, deltas = w.reshape(-1), g.reshape(-1), mean_g2.reshape(-1), mean_d2.reshape(-1)
+    for i in range(weights.size):
+        gi = gradient[i]
+        s = squares[i] * rho + (gi * gi) * one_minus_rho
+        squares[i] = s
+        delta = (np.sqrt(deltas[i] + epsilon) / np.sqrt(s + epsilon)) * gi
+        deltas[i] = deltas[i] * rho + (delta * delta) * one_minus_rho
+        weights[i] -= delta * learning_rate
 
 
 @_jit
@@ -172,16 +242,23 @@ def sgd_momentum_update(w, g, buffer, momentum, gradient_scale, learning_rate, n
 
 
 @_jit
-def rmsprop_update(w, g, v, buffer, rho, one_minus_rho, epsilon, learning_rate, momentum):
-    """RMSprop (not centered) in one pass, the float operations of
-    :meth:`glassnet.optimizers.RMSprop.update_step`: v = ρ·v + (1 − ρ)·(g·g);  s = √v + ε;
-    with momentum b = μ·b + g/s, w −= lr·b; without (``buffer`` unused), w −= (lr·g)/s."""
+def rmsprop_update(w, g, v, average, buffer, centered, rho, one_minus_rho, epsilon, learning_rate, momentum):
+    """RMSprop in one pass, the float operations of :meth:`glassnet.optimizers.RMSprop.update_step`:
+    v = ρ·v + (1 − ρ)·(g·g);  s = √v + ε, or centered: ḡ = ρ·ḡ + (1 − ρ)·g, s = √(v − ḡ·ḡ) + ε;
+    with momentum b = μ·b + g/s, w −= lr·b; without, w −= (lr·g)/s. Unused arrays (``average`` when not
+    centered, ``buffer`` without momentum) are not touched."""
     weights, gradient, mean_square, velocity = w.reshape(-1), g.reshape(-1), v.reshape(-1), buffer.reshape(-1)
+    mean = average.reshape(-1)
     for i in range(weights.size):
         gi = gradient[i]
         vi = mean_square[i] * rho + one_minus_rho * (gi * gi)
         mean_square[i] = vi
-        scale = np.sqrt(vi) + epsilon
+        if centered:
+            ai = mean[i] * rho + one_minus_rho * gi
+            mean[i] = ai
+            scale = np.sqrt(vi - ai * ai) + epsilon
+        else:
+            scale = np.sqrt(vi) + epsilon
         if momentum != 0:
             b = velocity[i] * momentum + gi / scale
             velocity[i] = b

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -26,8 +27,17 @@ class Adadelta(Optimizer):
     def slot_names(self):
         return ("accumulated_grad", "accumulated_delta")
 
+    def compiled_update(self) -> bool:
+        return accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
         mean_g2, mean_d2 = self.slot("accumulated_grad", variable), self.slot("accumulated_delta", variable)
+        kernels = accel.kernels_for(variable.data, gradient, mean_g2, mean_d2, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.adadelta_update(variable.data, gradient, mean_g2, mean_d2, scalar(self.rho),
+                                    scalar(1.0 - self.rho), scalar(self.epsilon), scalar(learning_rate))
+            return
         delta, work = self.scratch(variable), self.scratch(variable, 1)
         mean_g2 *= self.rho
         np.multiply(gradient, gradient, out=work)

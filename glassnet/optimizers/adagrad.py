@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -31,8 +32,17 @@ class Adagrad(Optimizer):
     def initial_slot_value(self, slot_name):
         return self.initial_accumulator_value
 
+    def compiled_update(self) -> bool:
+        return accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
-        accumulator, work = self.slot("accumulator", variable), self.scratch(variable)
+        accumulator = self.slot("accumulator", variable)
+        kernels = accel.kernels_for(variable.data, gradient, accumulator, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.adagrad_update(variable.data, gradient, accumulator, scalar(self.epsilon), scalar(learning_rate))
+            return
+        work = self.scratch(variable)
         np.multiply(gradient, gradient, out=work)
         accumulator += work
         np.sqrt(accumulator, out=work)

@@ -34,7 +34,7 @@ class Adam(Optimizer):
         return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def compiled_update(self) -> bool:
-        return not self.amsgrad and accel.enabled()
+        return accel.enabled()
 
     def update_step(self, gradient, variable, learning_rate):
         t = self.iterations + 1
@@ -42,11 +42,13 @@ class Adam(Optimizer):
         root_c2 = math.sqrt(1.0 - self.beta_2 ** t)
         eps_hat, step = self.epsilon * root_c2, learning_rate * root_c2 / (1.0 - self.beta_1 ** t)
         m, v = self.slot("m", variable), self.slot("v", variable)
-        kernels = None if self.amsgrad else accel.kernels_for(variable.data, gradient, m, v, min_size=1)
+        v_max = self.slot("v_max", variable) if self.amsgrad else v  # (not touched without AMSGrad)
+        kernels = accel.kernels_for(variable.data, gradient, m, v, v_max, min_size=1)
         if kernels is not None:  # one compiled pass instead of twelve, the same float operations
             scalar = variable.data.dtype.type
-            kernels.adam_update(variable.data, gradient, m, v, scalar(self.beta_1), scalar(1.0 - self.beta_1),
-                                scalar(self.beta_2), scalar(1.0 - self.beta_2), scalar(eps_hat), scalar(step))
+            kernels.adam_update(variable.data, gradient, m, v, v_max, self.amsgrad, scalar(self.beta_1),
+                                scalar(1.0 - self.beta_1), scalar(self.beta_2), scalar(1.0 - self.beta_2),
+                                scalar(eps_hat), scalar(step))
             return
         work = self.scratch(variable)
         m *= self.beta_1
@@ -57,7 +59,6 @@ class Adam(Optimizer):
         work *= 1.0 - self.beta_2
         v += work
         if self.amsgrad:
-            v_max = self.slot("v_max", variable)
             np.maximum(v_max, v, out=v_max)
             v = v_max
         np.sqrt(v, out=work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -29,9 +30,20 @@ class Adamax(Optimizer):
     def slot_names(self):
         return ("m", "u")
 
+    def compiled_update(self) -> bool:
+        return accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
         t = self.iterations + 1
-        m, u, work = self.slot("m", variable), self.slot("u", variable), self.scratch(variable)
+        step = learning_rate / (1.0 - self.beta_1 ** t)
+        m, u = self.slot("m", variable), self.slot("u", variable)
+        kernels = accel.kernels_for(variable.data, gradient, m, u, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.adamax_update(variable.data, gradient, m, u, scalar(self.beta_1), scalar(1.0 - self.beta_1),
+                                  scalar(self.beta_2), scalar(self.epsilon), scalar(step))
+            return
+        work = self.scratch(variable)
         m *= self.beta_1
         np.multiply(gradient, 1.0 - self.beta_1, out=work)
         m += work
@@ -40,7 +52,7 @@ class Adamax(Optimizer):
         u *= self.beta_2
         np.maximum(u, work, out=u)
         np.divide(m, u, out=work)
-        work *= learning_rate / (1.0 - self.beta_1 ** t)
+        work *= step
         variable.data -= work
 
     def get_config(self):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .. import accel
 from .base import Optimizer
 
 
@@ -45,9 +46,22 @@ class Nadam(Optimizer):
         self._mu_t, self._mu_next = self._mu(t), self._mu(t + 1)
         self.mu_product *= self._mu_t
 
+    def compiled_update(self) -> bool:
+        return accel.enabled()
+
     def update_step(self, gradient, variable, learning_rate):
         t = self.iterations + 1
         m, v = self.slot("m", variable), self.slot("v", variable)
+        root_scale = 1.0 / math.sqrt(1.0 - self.beta_2 ** t)
+        gradient_step = learning_rate * (1.0 - self._mu_t) / (1.0 - self.mu_product)
+        momentum_step = learning_rate * self._mu_next / (1.0 - self.mu_product * self._mu_next)
+        kernels = accel.kernels_for(variable.data, gradient, m, v, min_size=1)
+        if kernels is not None:  # one compiled pass, the same float operations
+            scalar = variable.data.dtype.type
+            kernels.nadam_update(variable.data, gradient, m, v, scalar(self.beta_1), scalar(1.0 - self.beta_1),
+                                 scalar(self.beta_2), scalar(1.0 - self.beta_2), scalar(root_scale),
+                                 scalar(self.epsilon), scalar(gradient_step), scalar(momentum_step))
+            return
         denominator, work = self.scratch(variable), self.scratch(variable, 1)
         m *= self.beta_1
         np.multiply(gradient, 1.0 - self.beta_1, out=work)
@@ -57,13 +71,13 @@ class Nadam(Optimizer):
         work *= 1.0 - self.beta_2
         v += work
         np.sqrt(v, out=denominator)
-        denominator *= 1.0 / math.sqrt(1.0 - self.beta_2 ** t)
+        denominator *= root_scale
         denominator += self.epsilon
         np.divide(gradient, denominator, out=work)
-        work *= learning_rate * (1.0 - self._mu_t) / (1.0 - self.mu_product)
+        work *= gradient_step
         variable.data -= work
         np.divide(m, denominator, out=work)
-        work *= learning_rate * self._mu_next / (1.0 - self.mu_product * self._mu_next)
+        work *= momentum_step
         variable.data -= work
 
     def get_config(self):

@@ -30,21 +30,22 @@ class RMSprop(Optimizer):
         return names + (("momentum",) if self.momentum or self.cycles_momentum else ())
 
     def compiled_update(self) -> bool:
-        return not self.centered and accel.enabled()
+        return accel.enabled()
 
     def update_step(self, gradient, variable, learning_rate):
         v = self.slot("velocity", variable)
         buffer = self.slot("momentum", variable) if self.momentum else v  # (unused without momentum)
-        kernels = None if self.centered else accel.kernels_for(variable.data, gradient, v, buffer, min_size=1)
+        average = self.slot("average_gradient", variable) if self.centered else v  # (unused when not centered)
+        kernels = accel.kernels_for(variable.data, gradient, v, average, buffer, min_size=1)
         if kernels is not None:  # one compiled pass, the same float operations
             scalar = variable.data.dtype.type
-            kernels.rmsprop_update(variable.data, gradient, v, buffer, scalar(self.rho), scalar(1.0 - self.rho),
-                                   scalar(self.epsilon), scalar(learning_rate), scalar(self.momentum))
+            kernels.rmsprop_update(variable.data, gradient, v, average, buffer, self.centered, scalar(self.rho),
+                                   scalar(1.0 - self.rho), scalar(self.epsilon), scalar(learning_rate),
+                                   scalar(self.momentum))
             return
         v *= self.rho
         v += (1.0 - self.rho) * (gradient * gradient)
         if self.centered:
-            average = self.slot("average_gradient", variable)
             average *= self.rho
             average += (1.0 - self.rho) * gradient
             scale = np.sqrt(v - average * average)
