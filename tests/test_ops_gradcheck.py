@@ -119,6 +119,10 @@ case("var", "ddof=1", lambda a: ops.var(a, axis=1, ddof=1), randn(3, 4))
 case("std", "ddof=1", lambda a: ops.std(a, axis=0, ddof=1), randn(3, 4))
 case("sum", "0d", lambda a: ops.sum(a), np.array(1.5))
 case("mean", "method", lambda a: a.mean(axis=-1), randn(2, 5))
+for axis in (-1, (1, 2)):  # averaging over size-1 axes only: the values themselves, reshaped
+    for keepdims in (False, True):
+        case("mean", f"size-1-axis={axis}-keepdims={keepdims}",
+             lambda a, axis=axis, keepdims=keepdims: ops.mean(a, axis=axis, keepdims=keepdims) * 2.0, randn(3, 1, 1))
 case("logsumexp", "large-values", lambda a: ops.logsumexp(a, axis=-1), randn(2, 3) * 3 + 500.0)
 
 # ----------------------------------------------------------------------------- matmul & dense
@@ -508,6 +512,18 @@ def test_reductions_values_match_numpy():
             ref = np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))
             np.testing.assert_allclose(ops.logsumexp(tensor(x), axis=axis, keepdims=keepdims).numpy(), ref)
     np.testing.assert_allclose(ops.var(tensor(x), axis=1, ddof=1).numpy(), np.var(x, axis=1, ddof=1))
+
+
+def test_mean_over_size_one_axes_matches_numpy_in_value_shape_and_dtype():
+    for data in (randn(4, 1).astype(np.float32), randn(2, 1, 3)):
+        for axis in (-1, 1, (1,)):
+            if data.shape[axis if isinstance(axis, int) else axis[0]] != 1:
+                continue
+            for keepdims in (False, True):
+                got = ops.mean(tensor(data), axis=axis, keepdims=keepdims).numpy()
+                want = np.mean(data, axis=axis, keepdims=keepdims)
+                np.testing.assert_array_equal(got, want)
+                assert got.shape == want.shape and got.dtype == want.dtype
 
 
 def test_softmax_with_masked_minus_infinity_entries():

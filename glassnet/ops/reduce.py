@@ -48,11 +48,18 @@ def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
-    """``Σ x / n`` over ``axis``; ∂/∂x = 1/n."""
+    """``Σ x / n`` over ``axis``; ∂/∂x = 1/n.
+
+    Over axes of size 1 only (n = 1, e.g. the per-sample loss of one output unit), the mean of floats is
+    the values themselves: a reshaped view, and the gradient g reshaped back (no reduction, no copy)."""
     x = as_float_tensor(x)
     axes = _axes(axis, x.ndim)
     shape = x.data.shape
-    scale = 1.0 / builtins.max(_count(shape, axes), 1)
+    count = _count(shape, axes)
+    if count == 1 and axes and x.data.dtype.kind == "f":
+        reduced = shape if keepdims else tuple(n for i, n in enumerate(shape) if i not in axes)
+        return make_result(x.data.reshape(reduced), (x,), lambda g: (g.reshape(shape),), "mean")
+    scale = 1.0 / builtins.max(count, 1)
     out = np.asarray(np.add.reduce(x.data, axis=axes, keepdims=keepdims) * scale)  # ufunc: no Python wrapper
     return make_result(out, (x,), lambda g: (_expand_to(g * scale, shape, axes, keepdims),), "mean")
 
