@@ -7,7 +7,8 @@ outputs as bare NumPy calls (the floor: what ``predict`` cannot go below with Nu
 that floor plus the input NaN/inf check ``predict`` makes. Below the table: NumPy's float32 GEMM
 rate on this machine and the share of it the glassnet MLP training step achieves. Without PyTorch, glassnet's numbers alone.
 glassnet uses its optional numba kernels when numba is installed; ``GLASSNET_ACCEL=0 python -m benchmarks``
-times the NumPy-only paths.
+times the NumPy-only paths. ``--only gru,rnn`` adds the LSTM workload's shape with the GRU and SimpleRNN
+layers (not run by default).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from . import common, workloads
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    available = {**workloads.WORKLOADS, **workloads.EXTRA_WORKLOADS}
     parser.add_argument("--only", default=",".join(workloads.WORKLOADS),
-                        help="comma-separated workloads: " + ", ".join(workloads.WORKLOADS))
+                        help="comma-separated workloads: " + ", ".join(workloads.WORKLOADS)
+                        + " (the default: all of these); also " + ", ".join(workloads.EXTRA_WORKLOADS))
     parser.add_argument("--rounds", type=int, default=None, help="paired rounds per workload (default: per workload)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -42,8 +45,12 @@ def main(argv=None) -> dict:
     results = {}
     header = f"{'workload':<24} {'glassnet':>14} {'pytorch':>14} {'ratio':>7} {'(range)':>13} {'goal':>6}"
     print(header + "\n" + "-" * len(header))
-    for name in args.only.split(","):
-        label, factory, default_rounds, goal = workloads.WORKLOADS[name]
+    names = args.only.split(",")
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    for name in names:
+        label, factory, default_rounds, goal = available[name]
         runs, units, unit = factory(n_threads)
         times = common.paired_rounds(runs, args.rounds or default_rounds)
         summary = common.summarize(times, units)
@@ -53,7 +60,7 @@ def main(argv=None) -> dict:
         torch_rate = f"{summary['pytorch_rate']:>10,.0f} {short_unit:>3}" if "pytorch_rate" in summary \
             else f"{'-':>14}"
         print(_row(label, summary["glassnet_rate"], short_unit, torch_rate, summary.get("ratio"),
-                   summary.get("ratio_range")) + f" {goal:>5.1f}x", flush=True)
+                   summary.get("ratio_range")) + (f" {goal:>5.1f}x" if goal else f" {'-':>6}"), flush=True)
         for reference, reference_label in workloads.REFERENCES.items():
             if f"{reference}_rate" in summary:
                 print(_row("  " + reference_label, summary[f"{reference}_rate"], short_unit, torch_rate,

@@ -8,6 +8,8 @@ processes, and the unit name.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from .common import import_torch
@@ -176,12 +178,19 @@ def cnn_training_runs(n_threads, samples=4096, batch=64):
     return runs, samples, "samples/s"
 
 
-# ---------------------------------------------------------------- LSTM
-def lstm_training_runs(n_threads, samples=4096, batch=64, steps=40, features=8, units=64):
-    """T=40, 8 features → LSTM(64) → Dense(10), Adam, batch 64."""
+# ---------------------------------------------------------------- recurrent
+RECURRENT_LAYERS = {"lstm": ("LSTM", "LSTM"), "gru": ("GRU", "GRU"), "rnn": ("SimpleRNN", "RNN")}
+"""kind → (glassnet layer, torch.nn module): the same cell in both (Keras' GRU default reset_after=True is
+PyTorch's formulation)."""
+
+
+def recurrent_training_runs(n_threads, kind="lstm", samples=4096, batch=64, steps=40, features=8, units=64):
+    """T=40, 8 features → LSTM(64) (or GRU, SimpleRNN) → Dense(10) on the last step, Adam, batch 64."""
+    glassnet_layer, torch_module = RECURRENT_LAYERS[kind]
     x, y = _data((steps, features), 10, samples)
     gn.set_seed(0)
-    model = gn.Sequential([layers.Input(shape=(steps, features)), layers.LSTM(units), layers.Dense(10)])
+    model = gn.Sequential([layers.Input(shape=(steps, features)), getattr(layers, glassnet_layer)(units),
+                           layers.Dense(10)])
     model.compile(optimizer=optimizers.Adam(1e-3), loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     runs = {"glassnet": _glassnet_training_epoch(model, x, y, batch)}
     torch = import_torch(n_threads)
@@ -192,11 +201,11 @@ def lstm_training_runs(n_threads, samples=4096, batch=64, steps=40, features=8, 
         class LastStep(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.lstm = nn.LSTM(features, units, batch_first=True)
+                self.recurrent = getattr(nn, torch_module)(features, units, batch_first=True)
                 self.head = nn.Linear(units, 10)
 
             def forward(self, sequences):
-                return self.head(self.lstm(sequences)[0][:, -1])
+                return self.head(self.recurrent(sequences)[0][:, -1])
 
         net = LastStep()
         runs["pytorch"] = _torch_training_epoch(torch, net, x, y, batch, nn.CrossEntropyLoss(),
@@ -208,10 +217,17 @@ WORKLOADS = {
     "mlp": ("MLP training", mlp_training_runs, 5, 1.2),
     "tiny": ("tiny-net step overhead", tiny_training_runs, 15, 2.0),
     "cnn": ("CNN training", cnn_training_runs, 3, 0.7),
-    "lstm": ("LSTM training", lstm_training_runs, 5, 1.0),
+    "lstm": ("LSTM training", recurrent_training_runs, 5, 1.0),
     "inference": ("MLP inference", mlp_inference_runs, 15, 1.0),
 }
-"""name → (label, runs factory, default rounds, goal ratio glassnet / PyTorch)"""
+"""name → (label, runs factory, default rounds, goal ratio glassnet / PyTorch): the issue's workloads,
+run by default."""
+
+EXTRA_WORKLOADS = {
+    "gru": ("GRU training", partial(recurrent_training_runs, kind="gru"), 5, None),
+    "rnn": ("SimpleRNN training", partial(recurrent_training_runs, kind="rnn"), 5, None),
+}
+"""Run only when named in ``--only``: the LSTM workload with the other recurrent layers (no goal)."""
 
 REFERENCES = {
     "floor": "floor: bare NumPy calls",
