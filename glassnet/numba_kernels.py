@@ -428,12 +428,50 @@ def _tanh(tanh, tanh_data, x, out):
 
 
 @_jit
-def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, training):
-    """The LSTM's forward loop over all steps in one call (σ/tanh, no mask, no recurrent dropout; see
+def _keep_masked_states(skip, c_previous, c, h_previous, h):
+    """Padding keeps the previous state: in the columns (samples) n with skip[n], cₜ ← cₜ₋₁ and hₜ ← hₜ₋₁."""
+    units, samples = c.shape
+    for j in range(units):
+        for n in range(samples):
+            if skip[n]:
+                c[j, n] = c_previous[j, n]
+                h[j, n] = h_previous[j, n]
+
+
+@_jit
+def _pass_masked_gradients(skip, da, dc, dc_previous):
+    """Padding passes ∂c straight through and its gates get no gradient: in the columns n with skip[n],
+    ∂A = 0 and ∂cₜ₋₁ = ∂c (the NumPy path multiplies by the 0/1 mask instead: the same values for finite
+    gradients)."""
+    rows, samples = da.shape
+    for n in range(samples):
+        if skip[n]:
+            for j in range(rows):
+                da[j, n] = 0
+            for j in range(dc.shape[0]):
+                dc_previous[j, n] = dc[j, n]
+
+
+@_jit
+def _pass_masked_state_gradient(skip, dh, dh_previous):
+    """Padding passes ∂h straight through: ∂hₜ₋₁ = ∂h in the columns n with skip[n] (where ∂A = 0)."""
+    units, samples = dh.shape
+    for j in range(units):
+        for n in range(samples):
+            if skip[n]:
+                dh_previous[j, n] = dh[j, n]
+
+
+@_jit
+def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, training, skip):
+    """The LSTM's forward loop over all steps in one call (σ/tanh, no recurrent dropout; see
     glassnet.ops.recurrent.lstm): per step t the GEMM [Ū; W; b]ᵀ·[hₜ₋₁; xₜ; 1] into the ring buffer
     ``values[t % 2]``, tanh, :func:`lstm_cell`, tanh(cₜ), then hₜ (and, when ``training``, the step's E).
-    ``records`` (T+1, 2U+K, N) = per step [i⊙c̃, f⊙cₜ₋₁, hₜ₋₁, xₜ, 1]; K = U+F+1 rows from hₜ₋₁ on."""
+    ``records`` (T+1, 2U+K, N) = per step [i⊙c̃, f⊙cₜ₋₁, hₜ₋₁, xₜ, 1]; K = U+F+1 rows from hₜ₋₁ on.
+    ``skip`` (T, N) bool, or no rows without a mask: padded steps keep the previous cₜ and hₜ (their E is
+    never used: the backward loop gives them no gate gradient)."""
     steps, u = records.shape[0] - 1, values.shape[2]
+    masked = skip.shape[0] == steps
     for t in range(steps):
         v, v_next = values[t % 2], values[1 - t % 2]
         pre = v[0:4]
@@ -448,23 +486,31 @@ def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, trai
             o, phi, h = gates[2].reshape(-1), v[5].reshape(-1), record[2].reshape(-1)
             for i in range(h.size):
                 h[i] = o[i] * phi[i]
+        if masked:
+            _keep_masked_states(skip[t], v[4], v_next[4], records[t, 2 * u:3 * u], record[2])
 
 
 @_jit
-def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, records, G):
+def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, records, G, skip):
     """The LSTM's backward loop over all steps in one call: per step t (from the last) ∂h += GH[t] (when
     GH has steps), :func:`lstm_backward_step` into DA[t], ∂hₜ₋₁ = M·∂A (M = the recurrent kernel in the
     backward block order, scaled) and, when G has rows, G += ∂A·XH[t]ᵀ while ∂A is in cache (XH[t] =
     ``records[t, 2U:]``, see :func:`lstm_forward_loop`). ``dh``/``dh_next`` and ``dc``/``dc_next`` are
-    two buffers each; returns the (∂h₀, ∂c₀) buffers."""
+    two buffers each; returns the (∂h₀, ∂c₀) buffers. With ``skip`` rows (the forward's mask), padded
+    steps pass ∂h and ∂c straight through to the previous step."""
     steps, u = E.shape[0], E.shape[2]
+    masked = skip.shape[0] == steps
     for t in range(steps - 1, -1, -1):
         if GH.shape[0] == steps:
             incoming, target = GH[t].reshape(-1), dh.reshape(-1)
             for i in range(target.size):
                 target[i] += incoming[i]
         lstm_backward_step(E[t], DA[t], dh, dc, dc_next, total)
+        if masked:
+            _pass_masked_gradients(skip[t], DA[t], dc, dc_next)
         _matmul(gemm, M, DA[t], dh_next)
+        if masked:
+            _pass_masked_state_gradient(skip[t], dh, dh_next)
         if G.shape[0] > 0:
             _add_outer(gemm, DA[t], records[t, 2 * u:], G)
         dc, dc_next = dc_next, dc

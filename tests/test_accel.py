@@ -353,7 +353,11 @@ def lstm_problem(dtype, n=5, steps=7, features=3, units=4, seed=12):
     recurrent_kernel = (rng.standard_normal((units, 4 * units)) * 0.5).astype(dtype)
     bias = rng.standard_normal(4 * units).astype(dtype)
     h0, c0 = rng.standard_normal((n, units)).astype(dtype), rng.standard_normal((n, units)).astype(dtype)
-    extras = {"mask": rng.random((n, steps)) > 0.3,
+    mask = rng.random((n, steps)) > 0.3
+    mask[0] = False                      # a sample that is all padding
+    mask[1, [0, -1]] = False             # padding on the first and the last step
+    mask[2] = True
+    extras = {"mask": mask,
               "recurrent_dropout": (rng.random((n, units)) > 0.5).astype(dtype) * 2,
               "input_dropout": (rng.random((n, features)) > 0.5).astype(dtype) * 2}
     return (x, kernel, recurrent_kernel, bias, h0, c0), extras
@@ -389,7 +393,9 @@ def run_lstm(arrays, extras, options, dtype):
 
 LSTM_OPTIONS = [{}, {"return_sequences": False}, {"go_backwards": True}, {"initial": True},
                 {"input_dropout": True}, {"recurrent_dropout": True, "input_dropout": True}, {"mask": True},
-                {"activation": "relu"}]
+                {"mask": True, "return_sequences": False, "initial": True},
+                {"mask": True, "go_backwards": True, "input_dropout": True},
+                {"mask": True, "recurrent_dropout": True}, {"activation": "relu"}]
 
 
 @pytest.fixture
@@ -483,8 +489,8 @@ def test_lstm_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
     fast = run_lstm(arrays, extras, options, dtype)
     with accel.disabled():
         reference = run_lstm(arrays, extras, options, dtype)
-    compiled = not (options.get("mask") or options.get("recurrent_dropout") or options.get("activation"))
-    assert (len(lstm_in_parts) == 2) == compiled  # only σ/tanh without mask or recurrent dropout
+    compiled = not (options.get("recurrent_dropout") or options.get("activation"))
+    assert (len(lstm_in_parts) == 2) == compiled  # only σ/tanh without recurrent dropout
     tolerance = 2e-6 if dtype == np.float32 else 1e-13
     assert len(fast) == len(reference) >= 8
     for a, b in zip(fast, reference):
@@ -503,6 +509,14 @@ def test_lstm_compiled_loops_gradcheck(lstm_in_parts):
     assert gradcheck(lambda x, w, u, b, h0, c0: recurrent.lstm(x, w, u, b, initial_h=h0, initial_c=c0,
                                                               return_sequences=False)[1], x, w, u, b, h0, c0)
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, go_backwards=True)[0], x, w, u, b)
+    mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [1, 0, 1, 1]], dtype=bool)
+    for go_backwards in (False, True):
+        assert gradcheck(lambda x, w, u, b, h0, c0: recurrent.lstm(x, w, u, b, initial_h=h0, initial_c=c0, mask=mask,
+                                                                  go_backwards=go_backwards)[0],
+                         x, w, u, b, h0, c0)
+        assert gradcheck(lambda x, w, u, b, h0, c0: recurrent.lstm(x, w, u, b, initial_h=h0, initial_c=c0, mask=mask,
+                                                                  go_backwards=go_backwards,
+                                                                  return_sequences=False)[1], x, w, u, b, h0, c0)
     assert len(lstm_in_parts) == 2
 
 
