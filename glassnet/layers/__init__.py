@@ -8,7 +8,7 @@ from .conv import (
     Convolution3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D, SeparableConv2D, SeparableConvolution1D,
     SeparableConvolution2D,
 )
-from .core import Dense, Dropout, Flatten, Identity, Reshape
+from .core import Dense, Dropout, Flatten, Identity, Masking, Reshape
 from .embedding import Embedding
 from .input import Input, InputLayer, KerasTensor
 from .merge import (

@@ -1,4 +1,4 @@
-"""Core layers: Dense, Dropout, Flatten, Reshape, Identity."""
+"""Core layers: Dense, Dropout, Flatten, Reshape, Identity, Masking."""
 
 from __future__ import annotations
 
@@ -157,4 +157,36 @@ class Identity(Layer):
         return input_shape
 
 
-__all__ = ["Dense", "Dropout", "Flatten", "Reshape", "Identity", "current_training_flag", "Tensor"]
+class Masking(Layer):
+    """Marks padding in sequences (batch, timesteps, features): a time step whose features ALL equal
+    ``mask_value`` is masked — the recurrent layers downstream skip it (they keep the previous state) —
+    and its values are 0 in the output (Keras' ``Masking``)::
+
+        mask[n, t] = any_f x[n, t, f] ≠ mask_value,     output = x · mask
+
+    The incoming mask, if any, is replaced by this one (as in Keras).
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def _keep(self, inputs) -> np.ndarray:
+        return np.any(np.asarray(getattr(inputs, "data", inputs)) != self.mask_value, axis=-1)
+
+    def call(self, inputs):
+        return inputs * self._keep(inputs)[..., None].astype(inputs.dtype)
+
+    def compute_mask(self, inputs, mask=None):
+        return self._keep(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+__all__ = ["Dense", "Dropout", "Flatten", "Reshape", "Identity", "Masking", "current_training_flag", "Tensor"]
