@@ -463,19 +463,22 @@ def _pass_masked_state_gradient(skip, dh, dh_previous):
 
 
 @_jit
-def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, training, skip):
-    """The LSTM's forward loop over all steps in one call (σ/tanh, no recurrent dropout; see
-    glassnet.ops.recurrent.lstm): per step t the GEMM [Ū; W; b]ᵀ·[hₜ₋₁; xₜ; 1] into the ring buffer
-    ``values[t % 2]``, tanh, :func:`lstm_cell`, tanh(cₜ), then hₜ (and, when ``training``, the step's E).
+def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, XH, rmask, values, gates, E, training, skip):
+    """The LSTM's forward loop over all steps in one call (σ/tanh; see glassnet.ops.recurrent.lstm): per
+    step t the GEMM [Ū; W; b]ᵀ·[h̃ₜ₋₁; xₜ; 1] into the ring buffer ``values[t % 2]``, tanh,
+    :func:`lstm_cell`, tanh(cₜ), then hₜ (and, when ``training``, the step's E).
     ``records`` (T+1, 2U+K, N) = per step [i⊙c̃, f⊙cₜ₋₁, hₜ₋₁, xₜ, 1]; K = U+F+1 rows from hₜ₋₁ on.
+    ``XH`` (T+1, K, N): the GEMM's inputs [h̃ₜ₋₁; xₜ; 1] — the records' own rows, or with recurrent dropout
+    (``rmask`` (U, N); no rows without) a copy whose h̃ₜ = hₜ⊙rmask is written here after each step.
     ``skip`` (T, N) bool, or no rows without a mask: padded steps keep the previous cₜ and hₜ (their E is
     never used: the backward loop gives them no gate gradient)."""
     steps, u = records.shape[0] - 1, values.shape[2]
     masked = skip.shape[0] == steps
+    dropped = rmask.shape[0] > 0
     for t in range(steps):
         v, v_next = values[t % 2], values[1 - t % 2]
         pre = v[0:4]
-        _matmul(gemm, WT, records[t, 2 * u:], pre.reshape(4 * u, pre.shape[2]))
+        _matmul(gemm, WT, XH[t], pre.reshape(4 * u, pre.shape[2]))
         _tanh(tanh, tanh_data, pre, pre)
         record = records[t + 1, :3 * u].reshape(3, u, v.shape[2])
         lstm_cell(v, gates, record, v_next[4])
@@ -488,18 +491,24 @@ def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, values, gates, E, trai
                 h[i] = o[i] * phi[i]
         if masked:
             _keep_masked_states(skip[t], v[4], v_next[4], records[t, 2 * u:3 * u], record[2])
+        if dropped:
+            h, dropped_h = record[2], XH[t + 1, :u]
+            for j in range(u):
+                for n in range(h.shape[1]):
+                    dropped_h[j, n] = h[j, n] * rmask[j, n]
 
 
 @_jit
-def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, records, G, skip):
+def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, XH, rmask, G, skip):
     """The LSTM's backward loop over all steps in one call: per step t (from the last) ∂h += GH[t] (when
     GH has steps), :func:`lstm_backward_step` into DA[t], ∂hₜ₋₁ = M·∂A (M = the recurrent kernel in the
-    backward block order, scaled) and, when G has rows, G += ∂A·XH[t]ᵀ while ∂A is in cache (XH[t] =
-    ``records[t, 2U:]``, see :func:`lstm_forward_loop`). ``dh``/``dh_next`` and ``dc``/``dc_next`` are
-    two buffers each; returns the (∂h₀, ∂c₀) buffers. With ``skip`` rows (the forward's mask), padded
-    steps pass ∂h and ∂c straight through to the previous step."""
-    steps, u = E.shape[0], E.shape[2]
+    backward block order, scaled; times ``rmask`` with recurrent dropout) and, when G has rows,
+    G += ∂A·XH[t]ᵀ while ∂A is in cache (XH: the forward's GEMM inputs, see :func:`lstm_forward_loop`).
+    ``dh``/``dh_next`` and ``dc``/``dc_next`` are two buffers each; returns the (∂h₀, ∂c₀) buffers. With
+    ``skip`` rows (the forward's mask), padded steps pass ∂h and ∂c straight through to the previous step."""
+    steps = E.shape[0]
     masked = skip.shape[0] == steps
+    dropped = rmask.shape[0] > 0
     for t in range(steps - 1, -1, -1):
         if GH.shape[0] == steps:
             incoming, target = GH[t].reshape(-1), dh.reshape(-1)
@@ -509,10 +518,14 @@ def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, reco
         if masked:
             _pass_masked_gradients(skip[t], DA[t], dc, dc_next)
         _matmul(gemm, M, DA[t], dh_next)
+        if dropped:
+            for j in range(rmask.shape[0]):
+                for n in range(rmask.shape[1]):
+                    dh_next[j, n] *= rmask[j, n]
         if masked:
             _pass_masked_state_gradient(skip[t], dh, dh_next)
         if G.shape[0] > 0:
-            _add_outer(gemm, DA[t], records[t, 2 * u:], G)
+            _add_outer(gemm, DA[t], XH[t], G)
         dc, dc_next = dc_next, dc
         dh, dh_next = dh_next, dh
     return dh, dc

@@ -489,8 +489,8 @@ def test_lstm_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
     fast = run_lstm(arrays, extras, options, dtype)
     with accel.disabled():
         reference = run_lstm(arrays, extras, options, dtype)
-    compiled = not (options.get("recurrent_dropout") or options.get("activation"))
-    assert (len(lstm_in_parts) == 2) == compiled  # only σ/tanh without recurrent dropout
+    compiled = not options.get("activation")
+    assert (len(lstm_in_parts) == 2) == compiled  # σ/tanh only
     tolerance = 2e-6 if dtype == np.float32 else 1e-13
     assert len(fast) == len(reference) >= 8
     for a, b in zip(fast, reference):
@@ -510,6 +510,9 @@ def test_lstm_compiled_loops_gradcheck(lstm_in_parts):
                                                               return_sequences=False)[1], x, w, u, b, h0, c0)
     assert gradcheck(lambda x, w, u, b: recurrent.lstm(x, w, u, b, go_backwards=True)[0], x, w, u, b)
     mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [1, 0, 1, 1]], dtype=bool)
+    dropout = (rng.random((5, 3)) > 0.4) / 0.6
+    assert gradcheck(lambda x, w, u, b, h0: recurrent.lstm(x, w, u, b, initial_h=h0, recurrent_dropout=dropout,
+                                                          mask=mask)[0], x, w, u, b, h0)
     for go_backwards in (False, True):
         assert gradcheck(lambda x, w, u, b, h0, c0: recurrent.lstm(x, w, u, b, initial_h=h0, initial_c=c0, mask=mask,
                                                                   go_backwards=go_backwards)[0],

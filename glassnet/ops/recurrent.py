@@ -421,10 +421,10 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_h=None, initial_c=None,
     ract, ract_derivative = _kernel(recurrent_activation)
     fast = recurrent_activation == "sigmoid" and activation == "tanh"
     x = as_float_tensor(x)
-    loops = _compiled_loops(x.data) if fast and recurrent_dropout is None else None
+    loops = _compiled_loops(x.data) if fast else None
     if loops is not None:
         return _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_c, mask, input_dropout,
-                              go_backwards, return_sequences)
+                              recurrent_dropout, go_backwards, return_sequences)
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout,
                     recurrent_dropout, go_backwards, 4, extra_blocks=2)
     u, T, N, F, dtype = seq.units, seq.T, seq.N, seq.F, seq.dtype
@@ -641,8 +641,8 @@ def _compiled_loops(X):
 
 
 def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_c, mask, input_dropout,
-                   go_backwards, return_sequences):
-    """:func:`lstm` with σ/tanh and no recurrent dropout, each pass over time ONE compiled call
+                   recurrent_dropout, go_backwards, return_sequences):
+    """:func:`lstm` with σ/tanh, each pass over time ONE compiled call
     (``lstm_forward_loop``, ``lstm_backward_loop``: the same per-step work as the NumPy path, with NumPy's
     own GEMM and tanh) that never returns to Python — so the batch is split into one part per thread
     (samples are independent), each running its own loops on its own core. After the backward loops each
@@ -651,12 +651,14 @@ def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_
     N = x.data.shape[0]
     count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
     bounds = [N * k // count for k in range(count + 1)]
-    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout, None,
-                       go_backwards, 4, extra_blocks=2, samples=slice(bounds[k], bounds[k + 1]))
+    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout,
+                       recurrent_dropout, go_backwards, 4, extra_blocks=2, samples=slice(bounds[k], bounds[k + 1]))
              for k in range(count)]
-    # each part's padded steps (T, N) in processing order, or no rows: the loops then skip the mask work
+    # each part's padded steps (T, N) in processing order and recurrent dropout mask (U, N), or arrays
+    # without rows: the loops then skip that work
     skips = [np.empty((0, part.N), dtype=bool) if part.keep is None else np.ascontiguousarray(part.skip[:, 0])
              for part in parts]
+    rmasks = [np.empty((0, part.N), dtype=x.data.dtype) if part.rmask is None else part.rmask for part in parts]
     seq = parts[0]
     u, T, dtype = seq.units, seq.T, seq.dtype
     WT = _lstm_step_weights(seq, True)
@@ -670,7 +672,8 @@ def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_
             part, v = parts[k], values[k]
             v[0, 4] = part.initial(1).T
             gates = np.empty((3, u, part.N), dtype=dtype)
-            kernels.lstm_forward_loop(gemm, tanh, tanh_data, WT, part.records, v, gates, E[k], training, skips[k])
+            kernels.lstm_forward_loop(gemm, tanh, tanh_data, WT, part.records, part.XH, rmasks[k], v, gates, E[k],
+                                      training, skips[k])
             rows = packed[part.samples]
             if return_sequences:
                 rows[:, :T] = part.H[1:].transpose(2, 0, 1)
@@ -700,8 +703,8 @@ def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_
                 DA = np.empty((T, 4 * u, part.N), dtype=dtype)
                 G[k] = np.zeros((4 * u if want_w else 0, part.records.shape[1] - 2 * u), dtype=dtype)
                 gh[k], gc[k] = kernels.lstm_backward_loop(gemm, E[k], DA, M, GH, dh, np.empty_like(dh), dc,
-                                                          np.empty_like(dc), np.empty_like(dc), part.records, G[k],
-                                                          skips[k])
+                                                          np.empty_like(dc), np.empty_like(dc), part.XH, rmasks[k],
+                                                          G[k], skips[k])
                 if want_x:
                     gx[k] = part.input_grad_from(np.matmul(W_in, DA))
 
