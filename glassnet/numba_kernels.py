@@ -146,6 +146,17 @@ def _nan_max(a, b):
     return b if b > a or b != b else a
 
 
+@numba.njit(inline="always")
+def _adam_moments(first, second, i, gi, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2):
+    """Element i of Adam's (and Nadam's) moments, stored and returned: m = β1·m + (1−β1)·g;
+    v = β2·v + (1−β2)·(g·g)."""
+    mi = first[i] * beta_1 + gi * one_minus_beta_1
+    vi = second[i] * beta_2 + (gi * gi) * one_minus_beta_2
+    first[i] = mi
+    second[i] = vi
+    return mi, vi
+
+
 @_jit
 def adam_update(w, g, m, v, v_max, amsgrad, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, eps_hat, step):
     """One Adam step in one pass (arrays contiguous, scalars of w's dtype), with the float operations
@@ -156,10 +167,7 @@ def adam_update(w, g, m, v, v_max, amsgrad, beta_1, one_minus_beta_1, beta_2, on
         v_max.reshape(-1)
     for i in range(weights.size):
         gi = gradient[i]
-        mi = first[i] * beta_1 + gi * one_minus_beta_1
-        vi = second[i] * beta_2 + (gi * gi) * one_minus_beta_2
-        first[i] = mi
-        second[i] = vi
+        mi, vi = _adam_moments(first, second, i, gi, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2)
         if amsgrad:
             vi = _nan_max(largest[i], vi)
             largest[i] = vi
@@ -175,10 +183,7 @@ def nadam_update(w, g, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
     weights, gradient, first, second = w.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
     for i in range(weights.size):
         gi = gradient[i]
-        mi = first[i] * beta_1 + gi * one_minus_beta_1
-        vi = second[i] * beta_2 + (gi * gi) * one_minus_beta_2
-        first[i] = mi
-        second[i] = vi
+        mi, vi = _adam_moments(first, second, i, gi, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2)
         denominator = np.sqrt(vi) * root_scale + epsilon
         wi = weights[i] - (gi / denominator) * gradient_step
         weights[i] = wi - (mi / denominator) * momentum_step
