@@ -534,3 +534,109 @@ def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, XH, 
         dc, dc_next = dc_next, dc
         dh, dh_next = dh_next, dh
     return dh, dc
+
+
+@_jit
+def _sigmoid_in_place(tanh, tanh_data, a):
+    """σ(a) = (1 + tanh(a/2))/2 in place: a·½, NumPy's tanh, ·½, +½ (the float operations of
+    ``glassnet.ops.recurrent._sigmoid_``); ``a`` contiguous."""
+    rows, samples = a.shape
+    half = a.dtype.type(0.5)
+    for j in range(rows):
+        for n in range(samples):
+            a[j, n] = a[j, n] * half
+    _tanh(tanh, tanh_data, a, a)
+    for j in range(rows):
+        for n in range(samples):
+            a[j, n] = a[j, n] * half + half
+
+
+@_jit
+def gru_forward_loop(gemm, tanh, tanh_data, UT, b_rec, Gates, REC, H, HD, rmask, skip):
+    """The GRU's forward loop (σ/tanh, reset_after; see glassnet.ops.recurrent.gru) in one call, the NumPy
+    path's float operations: per step t, REC[t] = Ūᵀ·h̃ₜ₋₁ (+ b̄ when ``b_rec`` has rows), the σ gates
+    [z r] = σ(Gates[t, :2U] + REC[t, :2U]), h̃ = tanh(Gates[t, 2U:] + r⊙REC[t, 2U:]) (Gates holds the
+    activations afterwards), hₜ = (hₜ₋₁ − h̃)⊙z + h̃ into H[t+1]; padded steps (``skip`` rows) keep hₜ₋₁;
+    with recurrent dropout (``rmask`` rows) HD[t+1] = hₜ⊙rmask (else HD is H)."""
+    steps, u = Gates.shape[0], H.shape[1]
+    masked, dropped, biased = skip.shape[0] == steps, rmask.shape[0] > 0, b_rec.shape[0] > 0
+    samples = H.shape[2]
+    for t in range(steps):
+        a, rec, previous, h = Gates[t], REC[t], H[t], H[t + 1]
+        _matmul(gemm, UT, HD[t], rec)
+        if biased:
+            for j in range(3 * u):
+                for n in range(samples):
+                    rec[j, n] += b_rec[j]
+        for j in range(2 * u):
+            for n in range(samples):
+                a[j, n] += rec[j, n]
+        _sigmoid_in_place(tanh, tanh_data, a[:2 * u])
+        for j in range(u):
+            for n in range(samples):
+                a[2 * u + j, n] += a[u + j, n] * rec[2 * u + j, n]
+        _tanh(tanh, tanh_data, a[2 * u:], a[2 * u:])
+        for j in range(u):
+            for n in range(samples):
+                candidate = a[2 * u + j, n]
+                h[j, n] = (previous[j, n] - candidate) * a[j, n] + candidate
+        if masked:
+            keep = skip[t]
+            for j in range(u):
+                for n in range(samples):
+                    if keep[n]:
+                        h[j, n] = previous[j, n]
+        if dropped:
+            dropped_h = HD[t + 1]
+            for j in range(u):
+                for n in range(samples):
+                    dropped_h[j, n] = h[j, n] * rmask[j, n]
+
+
+@_jit
+def gru_backward_loop(gemm, Gates, REC, H, U, GH, dh, dh_next, DA, DR, rmask, keep, skip):
+    """The GRU's backward loop (σ/tanh, reset_after) in one call, the float operations of the NumPy path
+    in ``glassnet.ops.recurrent.gru``: per step t (from the last) ∂h += GH[t] (when GH has steps),
+    ∂ĥ = ∂h·keep (the 0/1 mask as floats, when masked), ∂h̃ = ((1 − z)·∂ĥ)·(1 − h̃·h̃), ∂z = (hₜ₋₁ − h̃)·∂ĥ,
+    ∂r = ∂h̃·REC[t, 2U:], [∂z ∂r] ·= [z r]·(1 − [z r]) into DA[t]; DR[t] = [∂z, ∂r, ∂h̃·r];
+    ∂hₜ₋₁ = U·DR[t] (·rmask) + ∂ĥ·z (+ ∂h·skip). ``dh``/``dh_next`` are two buffers; returns ∂h₀'s."""
+    steps, u = Gates.shape[0], H.shape[1]
+    masked, dropped = keep.shape[0] == steps, rmask.shape[0] > 0
+    samples = H.shape[2]
+    one = Gates.dtype.type(1)
+    scaled = np.empty((u, samples), dtype=Gates.dtype)
+    for t in range(steps - 1, -1, -1):
+        if GH.shape[0] == steps:
+            incoming = GH[t]
+            for j in range(u):
+                for n in range(samples):
+                    dh[j, n] += incoming[j, n]
+        g, d, r_grad, rec, previous = Gates[t], DA[t], DR[t], REC[t], H[t]
+        for j in range(u):
+            for n in range(samples):
+                dhn = dh[j, n] * keep[t, n] if masked else dh[j, n]
+                scaled[j, n] = dhn
+                z, r, candidate = g[j, n], g[u + j, n], g[2 * u + j, n]
+                d_candidate = ((one - z) * dhn) * (one - candidate * candidate)
+                d[2 * u + j, n] = d_candidate
+                d_z = (previous[j, n] - candidate) * dhn
+                d_r = d_candidate * rec[2 * u + j, n]
+                d_z = d_z * (z * (one - z))
+                d_r = d_r * (r * (one - r))
+                d[j, n] = d_z
+                d[u + j, n] = d_r
+                r_grad[j, n] = d_z
+                r_grad[u + j, n] = d_r
+                r_grad[2 * u + j, n] = d_candidate * r
+        _matmul(gemm, U, r_grad, dh_next)
+        for j in range(u):
+            for n in range(samples):
+                value = dh_next[j, n]
+                if dropped:
+                    value = value * rmask[j, n]
+                value = value + scaled[j, n] * g[j, n]
+                if masked:
+                    value = value + dh[j, n] * skip[t, n]
+                dh_next[j, n] = value
+        dh, dh_next = dh_next, dh
+    return dh

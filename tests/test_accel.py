@@ -541,6 +541,82 @@ def test_lstm_compiled_loops_leave_the_output_gradient_alone(lstm_in_parts):
     assert np.isfinite(w.grad).all() and np.abs(w.grad).sum() > 0
 
 
+# ------------------------------------------------------------------ GRU
+def run_gru(arrays, extras, options, dtype):
+    """Forward (training and inference) and every gradient of ``recurrent.gru`` with ``options``."""
+    from glassnet.ops import recurrent
+
+    x, kernel, recurrent_kernel, bias, h0 = arrays
+    kwargs = {key: options[key] for key in ("return_sequences", "go_backwards", "activation", "reset_after")
+              if key in options}
+    kwargs.update({key: extras[key] for key in ("mask", "recurrent_dropout", "input_dropout") if options.get(key)})
+    if not options.get("reset_after", True):
+        bias = bias[0]
+    leaves = [Tensor(a.copy(), requires_grad=True) for a in (x, kernel, recurrent_kernel, bias, h0)]
+    if options.get("no_bias"):
+        leaves[3] = None
+    initial = leaves[4] if options.get("initial") else None
+    out = recurrent.gru(*leaves[:4], initial_state=initial, **kwargs)
+    weights = Tensor(np.random.default_rng(0).standard_normal(out.shape).astype(dtype))
+    (out * weights).sum().backward()
+    with gn.no_grad():
+        inference = recurrent.gru(*[None if leaf is None else Tensor(leaf.data) for leaf in leaves[:4]],
+                                  initial_state=None if initial is None else Tensor(h0), **kwargs)
+    grads = [leaf.grad for leaf in leaves if leaf is not None and leaf.grad is not None]
+    return [out.data, inference.data] + grads
+
+
+def gru_problem(dtype, n=9, steps=7, features=3, units=4, seed=16):
+    (x, kernel, _, _, h0, _), extras = lstm_problem(dtype, n, steps, features, units, seed)
+    rng = np.random.default_rng(seed + 1)
+    kernel = (rng.standard_normal((features, 3 * units)) * 0.5).astype(dtype)
+    recurrent_kernel = (rng.standard_normal((units, 3 * units)) * 0.5).astype(dtype)
+    bias = rng.standard_normal((2, 3 * units)).astype(dtype)
+    return (x, kernel, recurrent_kernel, bias, h0), extras
+
+
+GRU_OPTIONS = [{}, {"return_sequences": False}, {"go_backwards": True}, {"initial": True}, {"no_bias": True},
+               {"input_dropout": True, "recurrent_dropout": True}, {"mask": True},
+               {"mask": True, "go_backwards": True, "return_sequences": False, "initial": True},
+               {"mask": True, "recurrent_dropout": True},
+               {"reset_after": False}, {"activation": "relu"}]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", GRU_OPTIONS)
+def test_gru_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
+    """The GRU's loops over time in one compiled call each, the batch in two parts on two threads (σ/tanh
+    with reset_after, Keras' default; the others keep the NumPy path): outputs and every gradient as on the
+    NumPy path, up to the order in which the parts' weight gradients are summed."""
+    arrays, extras = gru_problem(dtype)
+    fast = run_gru(arrays, extras, options, dtype)
+    with accel.disabled():
+        reference = run_gru(arrays, extras, options, dtype)
+    compiled = options.get("reset_after", True) and "activation" not in options
+    assert (len(lstm_in_parts) == 2) == compiled
+    tolerance = 2e-6 if dtype == np.float32 else 1e-13
+    assert len(fast) == len(reference) >= 5
+    for a, b in zip(fast, reference):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance * np.abs(b).max())
+
+
+def test_gru_compiled_loops_gradcheck(lstm_in_parts):
+    from glassnet.ops import recurrent
+
+    rng = np.random.default_rng(17)
+    x, w, u, b, h0 = (rng.standard_normal((5, 4, 2)), rng.standard_normal((2, 9)) * 0.5,
+                      rng.standard_normal((3, 9)) * 0.5, rng.standard_normal((2, 9)), rng.standard_normal((5, 3)))
+    mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [1, 0, 1, 1]], dtype=bool)
+    dropout = (rng.random((5, 3)) > 0.4) / 0.6
+    assert gradcheck(lambda x, w, u, b, h0: recurrent.gru(x, w, u, b, initial_state=h0), x, w, u, b, h0)
+    for go_backwards in (False, True):
+        assert gradcheck(lambda x, w, u, b, h0: recurrent.gru(x, w, u, b, initial_state=h0, mask=mask,
+                                                             recurrent_dropout=dropout, go_backwards=go_backwards,
+                                                             return_sequences=go_backwards), x, w, u, b, h0)
+    assert len(lstm_in_parts) == 2
+
+
 def test_lstm_layer_training_with_compiled_loops_matches_numpy():
     """A Keras-style LSTM model trained a few steps: the same losses with and without the kernels."""
     def train():

@@ -26,7 +26,10 @@ never over samples) does one Ūᵀ·h̃ GEMM per step, and after the backward lo
 ∂W, ∂b and ∂Ū together (∂x: one batched GEMM W·∂A). Backpropagation through time stores the
 pre-activation gradients ∂A of every step. The LSTM with the default activations evaluates its four
 gates with one tanh (σ(a) = (1 + tanh(a/2))/2). The whole op runs with ONE BLAS thread
-(:class:`_SingleThreadedBlas`): its GEMMs are too small for a threaded BLAS to pay off.
+(:class:`_SingleThreadedBlas`): its GEMMs are too small for a threaded BLAS to pay off. With the
+compiled kernels (:mod:`glassnet.accel`), the LSTM (σ/tanh) and the GRU (σ/tanh, reset_after) run
+each loop over time as ONE compiled call per part of the batch, one part per thread
+(:func:`_lstm_compiled`, :func:`_gru_compiled`).
 Activations with a fused kernel: ``FUSED_ACTIVATIONS``; other activations use the ``*_composed``
 versions — the same cells written with glassnet ops, which are also the reference the fused ops are
 checked against.
@@ -623,7 +626,8 @@ def _lstm_weight_grads(seq, DA, scale, G, backward_columns):
 
 
 LSTM_PART_MIN_SAMPLES = 16
-"""The compiled LSTM loops split the batch into one part per thread, of at least this many samples."""
+"""The compiled LSTM (and GRU) loops split the batch into one part per thread, of at least this many
+samples."""
 
 
 def _compiled_loops(X):
@@ -735,17 +739,17 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, i
     """
     act, act_derivative = _kernel(activation)
     ract, ract_derivative = _kernel(recurrent_activation)
+    x = as_float_tensor(x)
+    fast = reset_after and activation == "tanh" and recurrent_activation == "sigmoid"
+    loops = _compiled_loops(x.data) if fast else None
+    if loops is not None:
+        return _gru_compiled(loops, x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout,
+                             recurrent_dropout, go_backwards, return_sequences)
     seq = _Sequence(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout, recurrent_dropout,
                     go_backwards, 3)
     u, T, N, dtype = seq.units, seq.T, seq.N, seq.dtype
     W, U = kernel.data, np.asarray(recurrent_kernel.data, dtype=dtype)
-    b_in = b_rec = None
-    if bias is not None:
-        b = np.asarray(bias.data, dtype=dtype)
-        expected = (2, 3 * u) if reset_after else (3 * u,)
-        if b.shape != expected:
-            raise ValueError(f"gru: bias should have shape {expected} (reset_after={reset_after}), got {b.shape}.")
-        b_in, b_rec = (b[0], b[1][:, None]) if reset_after else (b, None)
+    b_in, b_rec = _gru_biases(bias, u, dtype, reset_after)
     H, HD = seq.H, seq.HD
     # reset_after: REC = Ūᵀh̃ₜ₋₁ + b̄ (all three blocks); reset_before: RH = r⊙h̃ₜ₋₁ — both reused by the backward
     REC = np.empty((T, 3 * u, N), dtype=dtype) if reset_after else None
@@ -847,6 +851,87 @@ def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, mask=None, i
             return seq.pack_grads(seq.input_grad(DA, W), gW, gU, gb, [dh])
 
     return make_result(seq.output(return_sequences), seq.parents(), backward, "gru")
+
+
+def _gru_biases(bias, u, dtype, reset_after):
+    """(input bias (3U,), recurrent bias (3U, 1) or None) from the GRU's ``bias``, checked."""
+    if bias is None:
+        return None, None
+    b = np.asarray(bias.data, dtype=dtype)
+    expected = (2, 3 * u) if reset_after else (3 * u,)
+    if b.shape != expected:
+        raise ValueError(f"gru: bias should have shape {expected} (reset_after={reset_after}), got {b.shape}.")
+    return (b[0], b[1][:, None]) if reset_after else (b, None)
+
+
+def _gru_compiled(loops, x, kernel, recurrent_kernel, bias, initial_state, mask, input_dropout, recurrent_dropout,
+                  go_backwards, return_sequences):
+    """:func:`gru` with σ/tanh and reset_after, each pass over time ONE compiled call (``gru_forward_loop``,
+    ``gru_backward_loop``: the NumPy path's per-step work, with NumPy's own GEMM and tanh), the batch split
+    into one part per thread as for the LSTM (:func:`_lstm_compiled`); the parts' weight gradients are
+    summed."""
+    kernels, gemm, tanh, tanh_data = loops
+    N = x.data.shape[0]
+    count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
+    bounds = [N * k // count for k in range(count + 1)]
+    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout, recurrent_dropout,
+                       go_backwards, 3, samples=slice(bounds[k], bounds[k + 1])) for k in range(count)]
+    seq = parts[0]
+    u, T, dtype = seq.units, seq.T, seq.dtype
+    W, U = kernel.data, np.ascontiguousarray(recurrent_kernel.data, dtype=dtype)
+    b_in, b_rec = _gru_biases(bias, u, dtype, True)
+    UT = np.ascontiguousarray(U.T)
+    b_rec = np.empty(0, dtype=dtype) if b_rec is None else np.ascontiguousarray(b_rec[:, 0])
+    rows = [np.empty((0, part.N), dtype=dtype) for part in parts]  # "no rows": no mask / no dropout
+    skips = [rows[k].astype(bool) if part.keep is None else np.ascontiguousarray(part.skip[:, 0])
+             for k, part in enumerate(parts)]
+    rmasks = [rows[k] if part.rmask is None else part.rmask for k, part in enumerate(parts)]
+    Gates, REC = [None] * count, [None] * count
+    out = np.empty((N, T, u) if return_sequences else (N, u), dtype=dtype)
+
+    def forward(first, stop):
+        for k in range(first, stop):
+            part = parts[k]
+            Gates[k] = part.project_inputs(W, b_in)  # (T, 3U, N): pre-activations, then [z r h̃]
+            REC[k] = np.empty_like(Gates[k])
+            kernels.gru_forward_loop(gemm, tanh, tanh_data, UT, b_rec, Gates[k], REC[k], part.H, part.HD,
+                                     rmasks[k], skips[k])
+            out[part.samples] = part.output(return_sequences)
+
+    with SINGLE_THREADED_BLAS:
+        in_parts(forward, count, count)
+    if not (is_grad_enabled() and any(p.requires_grad for p in seq.parents())):
+        return make_result(out, seq.parents(), None, "gru")
+
+    want_u, want_b = recurrent_kernel.requires_grad, bias is not None and bias.requires_grad
+
+    def backward(g):
+        G_in, gU, gb_rec, gx, gh = ([None] * count for _ in range(5))
+
+        def run(first, stop):  # each part: its loop, then its share of every gradient
+            for k in range(first, stop):
+                part = parts[k]
+                GH, dh = part.seed(g[part.samples], return_sequences)
+                GH = np.empty((0, u, part.N), dtype=dtype) if GH is None else GH
+                dh = np.ascontiguousarray(dh)
+                DA, DR = np.empty_like(Gates[k]), np.empty_like(Gates[k])  # ∂ pre-activations, input / recurrent side
+                keep = rows[k] if part.keep is None else np.ascontiguousarray(part.keep_f[:, 0])
+                skip = rows[k] if part.keep is None else np.ascontiguousarray(part.skip_f[:, 0])
+                gh[k] = kernels.gru_backward_loop(gemm, Gates[k], REC[k], part.H, U, GH, dh, np.empty_like(dh),
+                                                  DA, DR, rmasks[k], keep, skip)
+                G_in[k] = _sum_outer(part.XA[:T], DA)  # [∂W; ∂b_in]
+                gU[k] = _sum_outer(part.HD[:T], DR) if want_u else None
+                gb_rec[k] = DR.sum(axis=(0, 2)) if want_b else None
+                gx[k] = part.input_grad(DA, W)
+
+        with SINGLE_THREADED_BLAS:
+            in_parts(run, count, count)
+        F, total = seq.F, sum(G_in[1:], G_in[0])
+        gb = np.stack([total[F], sum(gb_rec[1:], gb_rec[0])]) if want_b else None
+        return seq.pack_grads(None if gx[0] is None else np.concatenate(gx), total[:F],
+                              sum(gU[1:], gU[0]) if want_u else None, gb, [np.concatenate(gh, axis=1)])
+
+    return make_result(out, seq.parents(), backward, "gru")
 
 
 # ------------------------------------------------------------------ composed versions (any activation)
