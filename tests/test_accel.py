@@ -486,13 +486,19 @@ def test_lstm_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
     """The loops over time in one compiled call, the batch in two parts on two threads: forward values
     as NumPy's path; the gradients too, up to the order in which the weight gradients are summed."""
     arrays, extras = lstm_problem(dtype, n=9)
-    fast = run_lstm(arrays, extras, options, dtype)
+    assert_compiled_loops_match(run_lstm, arrays, extras, options, dtype, lstm_in_parts,
+                                compiled=not options.get("activation"), results=8)  # σ/tanh only
+
+
+def assert_compiled_loops_match(run, arrays, extras, options, dtype, threads_used, compiled, results):
+    """``run`` with the kernels (two parts on two threads when ``compiled``) and on the NumPy path: the same
+    outputs and gradients (at least ``results`` arrays), up to the order of the parts' weight-gradient sums."""
+    fast = run(arrays, extras, options, dtype)
     with accel.disabled():
-        reference = run_lstm(arrays, extras, options, dtype)
-    compiled = not options.get("activation")
-    assert (len(lstm_in_parts) == 2) == compiled  # σ/tanh only
+        reference = run(arrays, extras, options, dtype)
+    assert (len(threads_used) == 2) == compiled
     tolerance = 2e-6 if dtype == np.float32 else 1e-13
-    assert len(fast) == len(reference) >= 8
+    assert len(fast) == len(reference) >= results
     for a, b in zip(fast, reference):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance * np.abs(b).max())
@@ -589,16 +595,8 @@ def test_gru_compiled_loops_match_numpy(dtype, options, lstm_in_parts):
     with reset_after, Keras' default; the others keep the NumPy path): outputs and every gradient as on the
     NumPy path, up to the order in which the parts' weight gradients are summed."""
     arrays, extras = gru_problem(dtype)
-    fast = run_gru(arrays, extras, options, dtype)
-    with accel.disabled():
-        reference = run_gru(arrays, extras, options, dtype)
-    compiled = options.get("reset_after", True) and "activation" not in options
-    assert (len(lstm_in_parts) == 2) == compiled
-    tolerance = 2e-6 if dtype == np.float32 else 1e-13
-    assert len(fast) == len(reference) >= 5
-    for a, b in zip(fast, reference):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance * np.abs(b).max())
+    assert_compiled_loops_match(run_gru, arrays, extras, options, dtype, lstm_in_parts,
+                                compiled=options.get("reset_after", True) and "activation" not in options, results=5)
 
 
 def test_gru_compiled_loops_gradcheck(lstm_in_parts):
