@@ -644,6 +644,23 @@ def _compiled_loops(X):
     return (kernels, gemm) + tanh
 
 
+def _batch_parts(x, kernel, recurrent_kernel, bias, states, mask, input_dropout, recurrent_dropout, go_backwards,
+                 gates, extra_blocks=0):
+    """The batch cut into one :class:`_Sequence` per thread (at least :data:`LSTM_PART_MIN_SAMPLES` samples
+    each), for the compiled loops; with each part's padded steps (T, N) bool in processing order and its
+    recurrent dropout mask (U, N) — or arrays without rows, which tell the loops to skip that work."""
+    N = x.data.shape[0]
+    count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
+    bounds = [N * k // count for k in range(count + 1)]
+    parts = [_Sequence(x, kernel, recurrent_kernel, bias, states, mask, input_dropout, recurrent_dropout,
+                       go_backwards, gates, extra_blocks=extra_blocks, samples=slice(bounds[k], bounds[k + 1]))
+             for k in range(count)]
+    skips = [np.empty((0, part.N), dtype=bool) if part.keep is None else np.ascontiguousarray(part.skip[:, 0])
+             for part in parts]
+    rmasks = [np.empty((0, part.N), dtype=x.data.dtype) if part.rmask is None else part.rmask for part in parts]
+    return parts, skips, rmasks
+
+
 def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_c, mask, input_dropout,
                    recurrent_dropout, go_backwards, return_sequences):
     """:func:`lstm` with σ/tanh, each pass over time ONE compiled call
@@ -652,17 +669,9 @@ def _lstm_compiled(loops, x, kernel, recurrent_kernel, bias, initial_h, initial_
     (samples are independent), each running its own loops on its own core. After the backward loops each
     part computes its share of Σₜ XH[t]·∂A[t]ᵀ and of ∂x; the parts' weight gradients are summed."""
     kernels, gemm, tanh, tanh_data = loops
-    N = x.data.shape[0]
-    count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
-    bounds = [N * k // count for k in range(count + 1)]
-    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask, input_dropout,
-                       recurrent_dropout, go_backwards, 4, extra_blocks=2, samples=slice(bounds[k], bounds[k + 1]))
-             for k in range(count)]
-    # each part's padded steps (T, N) in processing order and recurrent dropout mask (U, N), or arrays
-    # without rows: the loops then skip that work
-    skips = [np.empty((0, part.N), dtype=bool) if part.keep is None else np.ascontiguousarray(part.skip[:, 0])
-             for part in parts]
-    rmasks = [np.empty((0, part.N), dtype=x.data.dtype) if part.rmask is None else part.rmask for part in parts]
+    parts, skips, rmasks = _batch_parts(x, kernel, recurrent_kernel, bias, [initial_h, initial_c], mask,
+                                        input_dropout, recurrent_dropout, go_backwards, 4, extra_blocks=2)
+    count, N = len(parts), x.data.shape[0]
     seq = parts[0]
     u, T, dtype = seq.units, seq.T, seq.dtype
     WT = _lstm_step_weights(seq, True)
@@ -871,21 +880,15 @@ def _gru_compiled(loops, x, kernel, recurrent_kernel, bias, initial_state, mask,
     into one part per thread as for the LSTM (:func:`_lstm_compiled`); the parts' weight gradients are
     summed."""
     kernels, gemm, tanh, tanh_data = loops
-    N = x.data.shape[0]
-    count = max(1, min(backend.num_threads(), N // LSTM_PART_MIN_SAMPLES))
-    bounds = [N * k // count for k in range(count + 1)]
-    parts = [_Sequence(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout, recurrent_dropout,
-                       go_backwards, 3, samples=slice(bounds[k], bounds[k + 1])) for k in range(count)]
+    parts, skips, rmasks = _batch_parts(x, kernel, recurrent_kernel, bias, [initial_state], mask, input_dropout,
+                                        recurrent_dropout, go_backwards, 3)
+    count, N = len(parts), x.data.shape[0]
     seq = parts[0]
     u, T, dtype = seq.units, seq.T, seq.dtype
     W, U = kernel.data, np.ascontiguousarray(recurrent_kernel.data, dtype=dtype)
     b_in, b_rec = _gru_biases(bias, u, dtype, True)
     UT = np.ascontiguousarray(U.T)
     b_rec = np.empty(0, dtype=dtype) if b_rec is None else np.ascontiguousarray(b_rec[:, 0])
-    rows = [np.empty((0, part.N), dtype=dtype) for part in parts]  # "no rows": no mask / no dropout
-    skips = [rows[k].astype(bool) if part.keep is None else np.ascontiguousarray(part.skip[:, 0])
-             for k, part in enumerate(parts)]
-    rmasks = [rows[k] if part.rmask is None else part.rmask for k, part in enumerate(parts)]
     Gates, REC = [None] * count, [None] * count
     out = np.empty((N, T, u) if return_sequences else (N, u), dtype=dtype)
 
@@ -915,8 +918,9 @@ def _gru_compiled(loops, x, kernel, recurrent_kernel, bias, initial_state, mask,
                 GH = np.empty((0, u, part.N), dtype=dtype) if GH is None else GH
                 dh = np.ascontiguousarray(dh)
                 DA, DR = np.empty_like(Gates[k]), np.empty_like(Gates[k])  # ∂ pre-activations, input / recurrent side
-                keep = rows[k] if part.keep is None else np.ascontiguousarray(part.keep_f[:, 0])
-                skip = rows[k] if part.keep is None else np.ascontiguousarray(part.skip_f[:, 0])
+                unmasked = part.keep is None  # (then the loop skips the mask work: arrays without rows)
+                keep = rmasks[k][:0] if unmasked else np.ascontiguousarray(part.keep_f[:, 0])
+                skip = rmasks[k][:0] if unmasked else np.ascontiguousarray(part.skip_f[:, 0])
                 gh[k] = kernels.gru_backward_loop(gemm, Gates[k], REC[k], part.H, U, GH, dh, np.empty_like(dh),
                                                   DA, DR, rmasks[k], keep, skip)
                 G_in[k] = _sum_outer(part.XA[:T], DA)  # [∂W; ∂b_in]
