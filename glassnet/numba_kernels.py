@@ -458,13 +458,23 @@ def _pass_masked_gradients(skip, da, dc, dc_previous):
 
 
 @_jit
-def _pass_masked_state_gradient(skip, dh, dh_previous):
-    """Padding passes ∂h straight through: ∂hₜ₋₁ = ∂h in the columns n with skip[n] (where ∂A = 0)."""
-    units, samples = dh.shape
+def _copy_columns(skip, source, target):
+    """target[:, n] = source[:, n] in the columns (samples) n with skip[n]: a padded step passes a state
+    (forward) or its gradient (backward) straight through."""
+    units, samples = source.shape
     for j in range(units):
         for n in range(samples):
             if skip[n]:
-                dh_previous[j, n] = dh[j, n]
+                target[j, n] = source[j, n]
+
+
+@_jit
+def _drop_state(h, rmask, out):
+    """Recurrent dropout of a step's state: h̃ = h⊙rmask into ``out`` (all (U, N))."""
+    units, samples = h.shape
+    for j in range(units):
+        for n in range(samples):
+            out[j, n] = h[j, n] * rmask[j, n]
 
 
 @_jit
@@ -497,10 +507,7 @@ def lstm_forward_loop(gemm, tanh, tanh_data, WT, records, XH, rmask, values, gat
         if masked:
             _keep_masked_states(skip[t], v[4], v_next[4], records[t, 2 * u:3 * u], record[2])
         if dropped:
-            h, dropped_h = record[2], XH[t + 1, :u]
-            for j in range(u):
-                for n in range(h.shape[1]):
-                    dropped_h[j, n] = h[j, n] * rmask[j, n]
+            _drop_state(record[2], rmask, XH[t + 1, :u])
 
 
 @_jit
@@ -528,7 +535,7 @@ def lstm_backward_loop(gemm, E, DA, M, GH, dh, dh_next, dc, dc_next, total, XH, 
                 for n in range(rmask.shape[1]):
                     dh_next[j, n] *= rmask[j, n]
         if masked:
-            _pass_masked_state_gradient(skip[t], dh, dh_next)
+            _copy_columns(skip[t], dh, dh_next)
         if G.shape[0] > 0:
             _add_outer(gemm, DA[t], XH[t], G)
         dc, dc_next = dc_next, dc
@@ -581,16 +588,9 @@ def gru_forward_loop(gemm, tanh, tanh_data, UT, b_rec, Gates, REC, H, HD, rmask,
                 candidate = a[2 * u + j, n]
                 h[j, n] = (previous[j, n] - candidate) * a[j, n] + candidate
         if masked:
-            keep = skip[t]
-            for j in range(u):
-                for n in range(samples):
-                    if keep[n]:
-                        h[j, n] = previous[j, n]
+            _copy_columns(skip[t], previous, h)
         if dropped:
-            dropped_h = HD[t + 1]
-            for j in range(u):
-                for n in range(samples):
-                    dropped_h[j, n] = h[j, n] * rmask[j, n]
+            _drop_state(h, rmask, HD[t + 1])
 
 
 @_jit
