@@ -188,7 +188,8 @@ def load_checkpoint(model, folder) -> TrainingState | None:
         order = _load_npy(entries["order.npy"], "order.npy") if training.get("shuffled") else None
         if order is not None and (order.ndim != 1 or order.dtype.kind not in "iu"):
             raise ValueError(f"order.npy must be a 1-D integer array, got {order.dtype} of shape {order.shape}")
-        restore_state(model, entries, training["model"], with_optimizer=True)
+        restore_state(model, entries, training["model"], with_optimizer=True,
+                      load_call=None)  # resuming a diverged run has no use
     except FileFormatError:
         raise
     except _CONFIG_ERRORS as error:

@@ -201,8 +201,11 @@ def state_entries(model, include_optimizer: bool = True) -> tuple:
     return entries, description
 
 
-def restore_state(model, entries: dict, description: dict, with_optimizer: bool = True) -> None:
-    """Load what :func:`state_entries` wrote into an already built (and compiled) ``model``."""
+def restore_state(model, entries: dict, description: dict, with_optimizer: bool = True,
+                  allow_nonfinite: bool = False, load_call: str | None = "load_model") -> None:
+    """Load what :func:`state_entries` wrote into an already built (and compiled) ``model``. NaN/inf
+    weights are refused unless ``allow_nonfinite`` (``load_call``: the function offering that override,
+    None where there is none)."""
     if not isinstance(description, dict):
         raise FileFormatError(f"The description of the saved state must be a JSON object, got "
                               f"{type(description).__name__}.")
@@ -216,15 +219,24 @@ def restore_state(model, entries: dict, description: dict, with_optimizer: bool 
         if value.shape != weight.shape:
             raise FileFormatError(f"Weight {weight.path!r} has shape {weight.shape} but {name} holds shape "
                                   f"{value.shape}: the file was saved from a different architecture.")
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            bad = int(value.size - np.isfinite(value).sum())
-            raise FileFormatError(f"Weight {weight.path!r} ({name}) must be finite but holds {bad} NaN or infinite "
-                                  f"value(s) out of {value.size}: the model had diverged when it was saved, or the "
-                                  "file was edited.")
+        if not allow_nonfinite:
+            _check_finite_weight(value, weight.path, name, load_call)
     for weight, value in zip(weights, values):
         weight.data[...] = value
     if with_optimizer and getattr(model, "optimizer", None) is not None:
         _restore_optimizer(model, description.get("optimizer"), entries, weights)
+
+
+def _check_finite_weight(value: np.ndarray, path: str, entry: str, load_call: str | None) -> None:
+    """FileFormatError when a float weight read from a file holds NaN or inf; the message names
+    ``load_call``'s ``allow_nonfinite`` override when there is one."""
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = int(value.size - np.isfinite(value).sum())
+        override = (f" To open it anyway (to inspect where it diverged), pass allow_nonfinite=True to {load_call}."
+                    if load_call else "")
+        raise FileFormatError(f"Weight {path!r} ({entry}) must be finite but holds {bad} NaN or infinite value(s) "
+                              f"out of {value.size}: the model had diverged when it was saved, or the file was "
+                              f"edited.{override}")
 
 
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
@@ -243,8 +255,9 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     _write_archive(filepath, entries, FORMAT_NAME)
 
 
-def load_model(filepath, custom_objects=None, compile: bool = True):
-    """Rebuild a model saved with ``model.save``; refuses corrupted, foreign or newer files."""
+def load_model(filepath, custom_objects=None, compile: bool = True, allow_nonfinite: bool = False):
+    """Rebuild a model saved with ``model.save``; refuses corrupted, foreign or newer files, and weights
+    holding NaN or inf unless ``allow_nonfinite=True`` (to open a diverged model for inspection)."""
     from . import layers
     from .layers.base import weight_budget
     from .models.model import Model
@@ -275,7 +288,7 @@ def load_model(filepath, custom_objects=None, compile: bool = True):
                               f"{context_of(error)}: {type(error).__name__}: {error}") from None
     finally:
         backend.set_rng_state(rng_state)
-    restore_state(model, entries, config, with_optimizer=False)
+    restore_state(model, entries, config, with_optimizer=False, allow_nonfinite=allow_nonfinite)
     check_runs(model, repr(os.fspath(filepath)))
     if compile and config.get("compile_config"):
         try:
@@ -401,8 +414,9 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     _write_archive(filepath, entries, WEIGHTS_FORMAT_NAME)
 
 
-def load_weights(model, filepath) -> None:
-    """Load weights written by ``save_weights`` (or the weights of a full model file)."""
+def load_weights(model, filepath, allow_nonfinite: bool = False) -> None:
+    """Load weights written by ``save_weights`` (or the weights of a full model file); NaN/inf weights
+    are refused unless ``allow_nonfinite=True``."""
     try:
         entries = _read_archive(filepath, WEIGHTS_FORMAT_NAME)
     except FileFormatError as error:
@@ -412,4 +426,8 @@ def load_weights(model, filepath) -> None:
     if not model.built:
         raise GlassnetError(f"Model '{model.name}' must be built before load_weights (call it on data first).")
     stored = sorted(name for name in entries if name.startswith("weights/"))
-    model.set_weights([_load_npy(entries[name], name) for name in stored])
+    values = [_load_npy(entries[name], name) for name in stored]
+    if not allow_nonfinite and len(values) == len(model.weights):  # a count mismatch: set_weights says so
+        for weight, value, name in zip(model.weights, values, stored):
+            _check_finite_weight(value, weight.path, name, "load_weights")
+    model.set_weights(values)

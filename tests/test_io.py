@@ -515,6 +515,57 @@ def test_weight_of_wrong_shape_is_refused(tmp_path):
         gn.load_model(rewrite(path, tmp_path / "bad.glassnet", reshape))
 
 
+def diverged_model():
+    """plain_model after a step of training, with NaN and inf put into its first kernel."""
+    x, y = dataset()
+    model = plain_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    weights = model.get_weights()
+    weights[0][1, 2], weights[0][3, 0] = np.nan, -np.inf
+    model.set_weights(weights)
+    return model
+
+
+def test_nonfinite_weights_are_refused_unless_allowed(tmp_path):
+    model = diverged_model()
+    path = saved(tmp_path, model)  # saving a diverged model is allowed: the file is the evidence
+    model.save_weights(tmp_path / "w.weights")
+    with pytest.raises(FileFormatError, match=r"holds 2 NaN or infinite value\(s\) out of 32.*"
+                                              r"pass allow_nonfinite=True to load_model"):
+        gn.load_model(path)
+    with pytest.raises(FileFormatError, match="allow_nonfinite=True to load_weights"):
+        plain_model().load_weights(tmp_path / "w.weights")
+    with pytest.raises(FileFormatError, match="allow_nonfinite=True to load_weights"):
+        plain_model().load_weights(path)  # a full model file through load_weights
+    with pytest.raises(FileFormatError, match="allow_nonfinite=True to load_model"):
+        gn.models.load_model(path)
+    # allowed: every weight, NaN and inf where they were, and the optimizer state come back
+    loaded = gn.load_model(path, allow_nonfinite=True)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)  # NaN compares equal to NaN here
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    expected, restored = model.optimizer.get_state()["slots"], loaded.optimizer.get_state()["slots"]
+    assert expected.keys() == restored.keys() and expected
+    for name in expected:
+        for a, b in zip(expected[name], restored[name], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert np.isnan(loaded.get_weights()[0][1, 2]) and loaded.get_weights()[0][3, 0] == -np.inf
+    other = plain_model()
+    other.load_weights(tmp_path / "w.weights", allow_nonfinite=True)
+    for a, b in zip(model.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resuming_from_a_checkpoint_with_nonfinite_weights_offers_no_override(tmp_path):
+    from glassnet import checkpoint
+
+    model = diverged_model()
+    checkpoint.save_checkpoint(model, tmp_path, epoch=1, step=0, order=None, history={})
+    with pytest.raises(FileFormatError, match="must be finite") as caught:
+        checkpoint.load_checkpoint(plain_model(), tmp_path)
+    assert "allow_nonfinite" not in str(caught.value)
+
+
 def test_bad_optimizer_state_is_refused(tmp_path):
     x, y = dataset()
     model = plain_model()

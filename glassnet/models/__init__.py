@@ -35,10 +35,10 @@ def model_from_json(json_string: str, custom_objects=None):
     return model
 
 
-def load_model(filepath, custom_objects=None, compile: bool = True):
+def load_model(filepath, custom_objects=None, compile: bool = True, allow_nonfinite: bool = False):
     from ..io import load_model as _load
 
-    return _load(filepath, custom_objects=custom_objects, compile=compile)
+    return _load(filepath, custom_objects=custom_objects, compile=compile, allow_nonfinite=allow_nonfinite)
 
 
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True):

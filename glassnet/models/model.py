@@ -700,10 +700,10 @@ class Model(Layer):
 
         save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath, allow_nonfinite: bool = False) -> None:
         from ..io import load_weights
 
-        load_weights(self, filepath)
+        load_weights(self, filepath, allow_nonfinite=allow_nonfinite)
 
 
 def _fresh_copy(metric):
