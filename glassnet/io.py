@@ -63,7 +63,7 @@ def atomic_write(path, write_fn) -> None:
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.asarray(array), allow_pickle=False)  # (ascontiguousarray would make a scalar 1-D)
     return buffer.getvalue()
 
 

@@ -35,6 +35,17 @@ def flatten_structure(x) -> list:
     return [x]
 
 
+def concatenate_structures(batches: list):
+    """Per-batch outputs of the same structure (an array, or a list/tuple/dict of them) joined along
+    the batch axis into one structure; lists and tuples come back as lists (Keras)."""
+    first = batches[0]
+    if isinstance(first, dict):
+        return {k: concatenate_structures([b[k] for b in batches]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return [concatenate_structures([b[i] for b in batches]) for i in range(len(first))]
+    return np.concatenate(batches)
+
+
 def is_nested_number_list(x) -> bool:
     """True for a (nested) Python list/tuple whose leaves are plain numbers: one array, not a structure."""
     if not isinstance(x, (list, tuple)) or not x:

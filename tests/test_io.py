@@ -515,6 +515,28 @@ def test_weight_of_wrong_shape_is_refused(tmp_path):
         gn.load_model(rewrite(path, tmp_path / "bad.glassnet", reshape))
 
 
+class ScalarCounter(layers.Layer):
+    """A layer with a 0-d (scalar) weight."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+
+    def call(self, x):
+        return x * 1.0
+
+
+def test_scalar_weight_round_trips(tmp_path):
+    inputs = gn.Input(shape=(2,))
+    model = gn.Model(inputs, ScalarCounter()(inputs))
+    model.layers[-1].count.data[...] = 3.5
+    model.save_weights(tmp_path / "w.weights")
+    loaded = gn.load_model(saved(tmp_path, model), custom_objects={"ScalarCounter": ScalarCounter})
+    assert loaded.layers[-1].count.shape == () and float(loaded.layers[-1].count.data) == 3.5
+    loaded.layers[-1].count.data[...] = 0.0
+    loaded.load_weights(tmp_path / "w.weights")
+    assert float(loaded.layers[-1].count.data) == 3.5
+
+
 def diverged_model():
     """plain_model after a step of training, with NaN and inf put into its first kernel."""
     x, y = dataset()

@@ -771,6 +771,22 @@ def test_frozen_layer_is_not_updated_by_fit():
     assert "Non-trainable params: 40" in summary_of(model)
 
 
+def test_fit_with_every_layer_frozen_warns_and_still_reports_loss_and_metrics():
+    x, y = blobs(40)
+    model = small_model()
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    for layer in model.layers:
+        layer.trainable = False
+    before = model.get_weights()
+    with pytest.warns(UserWarning, match="does not have any trainable weights"):
+        history = model.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert history.history["loss"][-1] == pytest.approx(expected["loss"], rel=1e-5)
+    assert history.history["accuracy"][-1] == pytest.approx(expected["accuracy"])
+
+
 def test_activity_regularizer_is_part_of_the_training_loss():
     x, y = blobs(16)
     model = gn.Sequential([layers.Dense(3, activation="relu", input_shape=(4,),

@@ -324,6 +324,14 @@ class Model(Layer):
 
     def _train_step(self, x, y, sample_weight, trainable, gradient_hooks=None, step=None) -> None:
         y_pred, loss = self._forward_loss(x, y, sample_weight, training=True)
+        if not trainable:  # everything frozen: the step only computes the loss and metrics (Keras warns too)
+            import warnings
+
+            warnings.warn(f"Model '{self.name}' does not have any trainable weights: fit computes its loss and "
+                          "metrics but changes nothing. Set layer.trainable = True (and compile again) to train.",
+                          stacklevel=3)
+            self._update_metrics(y, y_pred, loss, sample_weight)
+            return
         for w in trainable:
             w.grad = None
         loss.backward()
@@ -620,9 +628,7 @@ class Model(Layer):
                 batch = slice(step * batch_size, (step + 1) * batch_size)
                 out = self(data.map_structure(lambda a: a[batch], x), training=False)
                 outputs.append(data.map_structure(lambda t: t.data, out))
-        if isinstance(outputs[0], (list, tuple)):
-            return [np.concatenate([o[i] for o in outputs]) for i in range(len(outputs[0]))]
-        return np.concatenate(outputs)
+        return data.concatenate_structures(outputs)
 
     def predict_on_batch(self, x) -> np.ndarray:
         x = self._prepare_x(x)
@@ -658,6 +664,10 @@ class Model(Layer):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
+        if cls is Model and isinstance(config, dict) and {"layers", "nodes", "inputs", "outputs"} <= config.keys():
+            from .functional import Functional  # Model.from_config(functional.get_config()), as in Keras
+
+            return Functional.from_config(config, custom_objects)
         if cls.call is Layer.call:  # the bare Model class: nothing to run (a subclass's own class is needed)
             raise FileFormatError(f"Cannot rebuild a bare '{cls.__name__}' from a config: it has no call(). A "
                                   "subclassed model loads with its class: custom_objects={'MyModel': MyModel}.")
