@@ -224,6 +224,65 @@ def test_batch_norm_errors():
         bn(np.zeros((2, 5), np.float32))
 
 
+# ---------------------------------------------------------------------- masks (Keras' masked moments)
+MASK = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0]], dtype=bool)
+
+
+def test_masked_batch_norm_uses_the_statistics_of_the_unmasked_steps_only():
+    x = rand(3, 4, 2, seed=50) * 3 + 1
+    bn = BatchNormalization(momentum=0.0, dtype="float64")
+    y = bn(x, training=True, mask=MASK).data
+    kept = x[MASK]  # (6, 2): the unmasked steps
+    np.testing.assert_allclose(bn.moving_mean.data, kept.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.data, kept.var(0), rtol=1e-6)
+    np.testing.assert_allclose(y, (x - kept.mean(0)) / np.sqrt(kept.var(0) + 1e-3), rtol=1e-6)
+    # what a padded step holds does not matter
+    x2 = np.where(MASK[..., None], x, 1e3)
+    np.testing.assert_allclose(bn(x2, training=True, mask=MASK).data[MASK], y[MASK], rtol=1e-9)
+    # inference ignores the mask (moving statistics), as without one
+    np.testing.assert_array_equal(bn(x, training=False, mask=MASK).data, bn(x, training=False).data)
+
+
+def test_masked_batch_norm_gradcheck_and_torch_parity_on_the_unmasked_steps():
+    torch = pytest.importorskip("torch")
+    x = rand(3, 4, 2, seed=51)
+    bn = BatchNormalization(dtype="float64")
+    bn(x)
+    fn = with_weights(bn, lambda a: bn(a, training=True, mask=MASK))
+    assert gradcheck(fn, x, rand(2, seed=52) + 1, rand(2, seed=53))
+    # PyTorch's BatchNorm1d on the unmasked steps alone: same outputs there, same gradients
+    g = rand(3, 4, 2, seed=54) * MASK[..., None]  # a loss of the unmasked outputs only
+    xt = gn.tensor(x, requires_grad=True)
+    bn.zero_grad()
+    bn(xt, training=True, mask=MASK).backward(g)
+    theirs = torch.nn.BatchNorm1d(2, eps=1e-3).double()
+    tx = torch.tensor(x[MASK], requires_grad=True)
+    ty = theirs(tx)
+    ty.backward(torch.tensor(g[MASK]))
+    np.testing.assert_allclose(bn(x, training=True, mask=MASK).data[MASK], ty.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(xt.grad[MASK], tx.grad.numpy(), rtol=1e-5, atol=1e-9)
+    assert np.all(xt.grad[~MASK] == 0)
+    np.testing.assert_allclose(bn.gamma.grad, theirs.weight.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(bn.beta.grad, theirs.bias.grad.numpy(), rtol=1e-9)
+
+
+def test_batch_norm_behind_a_masking_embedding_and_bad_masks():
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
+    emb = gn.layers.Embedding(4, 1, mask_zero=True)
+    emb.build(ids.shape)
+    emb.embeddings.assign(np.array([[0.], [1.], [3.], [5.]]))
+    bn = BatchNormalization(momentum=0.0)
+    out = bn(emb(ids), training=True)
+    np.testing.assert_allclose(bn.moving_mean.data, [3.0], rtol=1e-6)  # {1, 3, 5}: the padding is left out
+    np.testing.assert_allclose(bn.moving_variance.data, [8 / 3], rtol=1e-6)
+    np.testing.assert_array_equal(out._keras_mask, ids != 0)  # the mask passes on
+    with pytest.raises(ShapeError, match="mask of shape \\(2, 3\\)"):
+        bn(np.zeros((2, 4, 1), np.float32), training=True, mask=np.ones((2, 3), bool))
+    channels_first = BatchNormalization(axis=1)
+    with pytest.raises(ShapeError, match="must be the last"):
+        channels_first(np.zeros((2, 3, 4), np.float32), training=True, mask=np.ones((2, 4), bool))
+
+
 # ---------------------------------------------------------------------- PyTorch parity
 def _torch_bn_parity(shape, torch_module, to_torch, from_torch):
     torch = pytest.importorskip("torch")

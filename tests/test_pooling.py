@@ -354,3 +354,32 @@ def test_batch_parallel_max_pool_is_bit_identical_to_one_thread(monkeypatch, poo
     assert results[0][0].dtype == results[0][1].dtype == np.float32
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+# ---------------------------------------------------------------------- masked global average (Keras)
+def test_global_average_pooling_1d_averages_the_unmasked_steps_only():
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0], [0, 0, 0, 0]])
+    emb = layers.Embedding(4, 1, mask_zero=True)
+    emb.build(ids.shape)
+    emb.embeddings.assign(np.array([[0.], [1.], [3.], [5.]]))
+    pooled = layers.GlobalAveragePooling1D()(emb(ids))
+    # (1 + 3)/2, 5/1, and an all-padding sample: 0 (Keras: 0/0 = NaN)
+    np.testing.assert_allclose(pooled.data.ravel(), [2.0, 5.0, 0.0])
+    assert getattr(pooled, "_keras_mask", None) is None  # no steps left to mask
+    assert layers.GlobalAveragePooling1D(keepdims=True)(emb(ids)).shape == (3, 1, 1)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 2))
+    mask = ids != 0
+    layer = layers.GlobalAveragePooling1D(dtype="float64")
+    assert gradcheck(lambda a: layer(a, mask=mask), x)
+    with pytest.raises(ShapeError, match="mask of shape \\(3, 2\\)"):
+        layer(x, mask=np.ones((3, 2), bool))
+
+
+def test_padded_text_classifier_gives_the_same_prediction_for_any_amount_of_padding():
+    gn.set_seed(0)
+    model = gn.Sequential([gn.Input(shape=(None,), dtype="int32"), layers.Embedding(10, 4, mask_zero=True),
+                           layers.GlobalAveragePooling1D(), layers.Dense(1, activation="sigmoid")])
+    short = np.array([[3, 5, 7]])
+    padded = np.array([[3, 5, 7, 0, 0, 0, 0]])
+    np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(short, verbose=0), rtol=1e-6)

@@ -106,15 +106,29 @@ class BatchNormalization(_AffineNormalization):
         self.input_spec = InputSpec(ndim=len(input_shape), axes={self.axis: size})
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if training and self.trainable:
-            out, mean, variance = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, self.axis, self.epsilon)
+            if mask is None:
+                out, mean, variance = norm_ops.batch_norm_train(inputs, self.gamma, self.beta, self.axis,
+                                                                self.epsilon)
+            else:
+                out, mean, variance = norm_ops.masked_batch_norm_train(inputs, self._checked_mask(inputs, mask),
+                                                                       self.gamma, self.beta, self.epsilon)
             m = self.momentum
             self.moving_mean.data[...] = m * self.moving_mean.data + (1.0 - m) * mean
             self.moving_variance.data[...] = m * self.moving_variance.data + (1.0 - m) * variance
             return out
         return norm_ops.batch_normalization(inputs, self.moving_mean.data, self.moving_variance.data, self.axis,
                                             offset=self.beta, scale=self.gamma, epsilon=self.epsilon)
+
+    def _checked_mask(self, inputs, mask) -> np.ndarray:
+        """The mask as a bool array of the inputs' shape without the feature axis (which must be last)."""
+        mask = np.asarray(getattr(mask, "data", mask), dtype=bool)
+        if self.axis % inputs.ndim != inputs.ndim - 1 or mask.shape != inputs.shape[:-1]:
+            raise ShapeError(f"Layer '{self.name}' received a mask of shape {mask.shape} for inputs of shape "
+                             f"{inputs.shape} (feature axis {self.axis}); a mask must have the inputs' shape "
+                             f"without the feature axis, which must be the last ({inputs.shape[:-1]}).")
+        return mask
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import ops
+from ..errors import ShapeError
 from ..ops import conv as conv_ops
 from .base import InputSpec, Layer
 from .conv import check_rank, output_spatial, standardize_data_format
@@ -141,10 +144,23 @@ class _GlobalPooling(Layer):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over the steps axis: (batch, steps, C) → (batch, C)."""
+    """Mean over the steps axis: (batch, steps, C) → (batch, C). With a mask (e.g. from
+    ``Embedding(mask_zero=True)``) the mean of the unmasked steps only (Keras):
+    ``y = Σ_t m_t·x_t / max(Σ_t m_t, 1)`` — an all-padding sample gives 0 where Keras gives 0/0 = NaN."""
 
     rank = 1
     reduce = staticmethod(ops.mean)
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        weights = np.asarray(getattr(mask, "data", mask))
+        if weights.shape != inputs.shape[:2]:
+            raise ShapeError(f"Layer '{self.name}' received a mask of shape {weights.shape} for inputs of shape "
+                             f"{inputs.shape}; expected a mask of shape {inputs.shape[:2]} (batch, steps).")
+        weights = weights.astype(inputs.data.dtype)[:, :, None]
+        counts = np.maximum(weights.sum(axis=1, keepdims=self.keepdims), 1)
+        return ops.sum(inputs * weights, axis=1, keepdims=self.keepdims) / counts
 
 
 class GlobalAveragePooling2D(_GlobalPooling):

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor, make_result, unbroadcast
-from .elementwise import add, as_float_tensor, coerce_pair, multiply, sqrt, subtract
-from .reduce import mean as _mean, var as _var
+from .elementwise import add, as_float_tensor, coerce_pair, divide, multiply, sqrt, square, subtract
+from .reduce import mean as _mean, sum as reduce_sum, var as _var
 from .shape import reshape
 
 
@@ -145,6 +145,30 @@ def batch_norm_train(x, gamma=None, beta=None, axis: int = -1, epsilon: float = 
     return y, mu.reshape(-1), variance.reshape(-1)
 
 
+MASK_WEIGHT_EPSILON = 1e-7
+"""Added to the count of unmasked positions in :func:`masked_batch_norm_train` (Keras' backend epsilon)."""
+
+
+def masked_batch_norm_train(x, mask, gamma=None, beta=None, epsilon: float = 1e-3):
+    """Training-mode batch normalisation over the positions where ``mask`` is true (Keras' masked
+    moments). ``mask`` has the shape of ``x`` without its feature axis, which must be the last; with
+    weights m and n = Σ m + 1e-7::
+
+        μ = Σ m·x / n,   σ² = Σ m·(m·x − μ)² / n,   y = γ·(x − μ)/√(σ² + ε) + β   (at every position)
+
+    Returns ``(y, mean, variance)`` like :func:`batch_norm_train`; gradients flow through μ and σ².
+    """
+    x = as_float_tensor(x)
+    weights = np.asarray(mask, dtype=x.dtype)[..., None]
+    reduce_axes = tuple(range(x.ndim - 1))
+    count = weights.sum(axis=reduce_axes) + x.dtype.type(MASK_WEIGHT_EPSILON)
+    weighted = multiply(x, weights)
+    mu = divide(reduce_sum(weighted, axis=reduce_axes), count)
+    variance = divide(reduce_sum(multiply(weights, square(subtract(weighted, mu))), axis=reduce_axes), count)
+    y = batch_normalization(x, mu, variance, -1, offset=beta, scale=gamma, epsilon=epsilon)
+    return y, mu.data.copy(), variance.data.copy()
+
+
 def layer_norm(x, gamma=None, beta=None, axis=-1, epsilon: float = 1e-3, rms_scaling: bool = False):
     """Per-example normalisation over ``axis`` (int or tuple); γ, β span those axes.
 
@@ -208,4 +232,4 @@ def batch_normalization(x, mean, variance, axis: int = -1, offset=None, scale=No
     return add(multiply(x, _broadcastable(inv, shape)), _broadcastable(shift, shape))
 
 
-__all__ = ["normalize", "batch_norm_train", "layer_norm", "group_norm", "moments", "batch_normalization"]
+__all__ = ["normalize", "batch_norm_train", "masked_batch_norm_train", "layer_norm", "group_norm", "moments", "batch_normalization"]
