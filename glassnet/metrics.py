@@ -357,9 +357,13 @@ def _snake(name: str) -> str:
 class Metric:
     """Base of every metric: ``update_state`` accumulates, ``result`` reads, ``reset_state`` clears.
 
-    Subclasses set their own attributes *before* calling ``super().__init__`` (which calls
-    ``reset_state``), implement the three methods, and add their constructor arguments to
-    ``get_config``. ``metric(y_true, y_pred)`` updates and returns the result, as in Keras.
+    Two ways to write one. glassnet's: set your own attributes *before* calling ``super().__init__``
+    (which calls ``reset_state``) and create the running totals in ``reset_state``. Keras': call
+    ``super().__init__(name=...)`` first, then create state variables with ``self.add_variable(shape,
+    initializer, name=...)`` (or Keras 2's ``add_weight``), update them with ``v.assign_add(...)``; the
+    default ``reset_state`` puts every variable back to its initial value. Either way, implement
+    ``update_state`` and ``result`` and add constructor arguments to ``get_config``.
+    ``metric(y_true, y_pred)`` updates and returns the result, as in Keras.
     """
 
     default_name: str | None = None
@@ -367,7 +371,35 @@ class Metric:
     def __init__(self, name: str | None = None, dtype=None):
         self.name = name if name is not None else (self.default_name or _snake(type(self).__name__))
         self.dtype = dtype
-        self.reset_state()
+        self._state_variables = []
+        try:
+            self.reset_state()  # glassnet's way: reset_state creates the running totals
+        except AttributeError:
+            if type(self).__module__ == __name__:
+                raise
+            # Keras' way: the variables are created after super().__init__(); nothing to reset yet.
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (a non-trainable :class:`~glassnet.tensor.Parameter`) that the default
+        ``reset_state`` restores to its initial value. ``aggregation`` is accepted for Keras and unused."""
+        from . import initializers
+        from .tensor import Parameter
+
+        dtype = np.dtype(dtype or self.dtype or backend.floatx())
+        initial = np.asarray(initializers.get(initializer)(tuple(shape), dtype=dtype), dtype=dtype)
+        variable = Parameter(initial, trainable=False, name=name, dtype=dtype)
+        self._state_variables.append((variable, initial.copy()))
+        return variable
+
+    def add_weight(self, shape=(), initializer="zeros", dtype=None, name=None, **kwargs):
+        """Keras 2's name for :meth:`add_variable` (``add_weight(name="tp", initializer="zeros")``)."""
+        if isinstance(shape, str):  # add_weight("tp", ...): Keras 2 took the name first
+            shape, name = (), shape
+        return self.add_variable(shape, initializer, dtype, name=name)
+
+    @property
+    def variables(self) -> list:
+        return [variable for variable, _ in self._state_variables]
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement update_state().")
@@ -376,7 +408,10 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must implement result().")
 
     def reset_state(self) -> None:
-        """Forget everything accumulated (called at the start of every epoch)."""
+        """Forget everything accumulated (called at the start of every epoch): by default, every
+        variable made with :meth:`add_variable` goes back to its initial value."""
+        for variable, initial in self._state_variables:
+            variable.data[...] = initial
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import glassnet as gn
 from glassnet import metrics
 from glassnet.errors import InputError, ShapeError, UnknownNameError
 from glassnet.tensor import tensor
@@ -522,3 +523,62 @@ def test_classification_report_dict(rng, skm):
     assert partial["micro avg"]["f1-score"] == pytest.approx(ref_partial["micro avg"]["f1-score"])
     with pytest.raises(InputError, match="target_names"):
         metrics.classification_report(y, p, target_names=["a", "b"])
+
+
+# ---------------------------------------------------------------------- custom metrics written the Keras way
+class BinaryTruePositives(gn.metrics.Metric):
+    """keras.io's example: state made with add_variable after super().__init__, updated with assign_add."""
+
+    def __init__(self, name="binary_true_positives", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.true_positives = self.add_variable(shape=(), initializer="zeros", name="true_positives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = gn.ops.cast(y_true, "bool")
+        y_pred = gn.ops.cast(gn.ops.greater(y_pred, 0.5), "bool")
+        values = gn.ops.cast(gn.ops.logical_and(gn.ops.equal(y_true, True), gn.ops.equal(y_pred, True)), "float32")
+        if sample_weight is not None:
+            values = values * gn.ops.cast(sample_weight, "float32")
+        self.true_positives.assign_add(gn.ops.sum(values))
+
+    def result(self):
+        return self.true_positives
+
+
+class Keras2Counter(gn.metrics.Metric):
+    """Keras 2's form: add_weight(name=...) and a reset_state of its own."""
+
+    def __init__(self, **kwargs):
+        super().__init__(name="seen", **kwargs)
+        self.seen = self.add_weight(name="seen", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.seen.assign_add(len(y_true))
+
+    def result(self):
+        return self.seen
+
+    def reset_state(self):
+        self.seen.assign(0.0)
+
+
+def test_keras_style_metric_subclasses_accumulate_reset_and_train():
+    metric = BinaryTruePositives()
+    assert [v.name for v in metric.variables] == ["true_positives"] and metric.variables[0].shape == ()
+    metric.update_state(np.array([1, 1, 0, 1]), np.array([0.9, 0.2, 0.8, 0.7]))
+    metric.update_state(np.array([1]), np.array([0.6]), sample_weight=np.array([3.0]))
+    assert float(metric.result()) == 5.0  # 2 + 3
+    metric.reset_state()
+    assert float(metric.result()) == 0.0
+    assert Keras2Counter()(np.zeros(7), np.zeros(7)) == 7.0
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)  # (N, 1) like the predictions: the example does not match ranks
+    model = gn.Sequential([gn.Input(shape=(3,)), gn.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=[BinaryTruePositives(), Keras2Counter()])
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    assert history["seen"] == [64.0, 64.0]  # reset at each epoch start
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    expected = np.sum((model.predict(x, verbose=0) > 0.5) & (y == 1))
+    assert result["binary_true_positives"] == expected and result["seen"] == 64.0
