@@ -296,6 +296,19 @@ class Parameter(Tensor):
                              f"{self.name!r} of shape {self.data.shape}.")
         self.data[...] = value
 
+    def assign_add(self, value) -> None:
+        """``w += value`` in place (Keras ``Variable.assign_add``)."""
+        self.data += np.asarray(value.data if isinstance(value, Tensor) else value, dtype=self.data.dtype)
+
+    def assign_sub(self, value) -> None:
+        """``w -= value`` in place (Keras ``Variable.assign_sub``)."""
+        self.data -= np.asarray(value.data if isinstance(value, Tensor) else value, dtype=self.data.dtype)
+
+    @property
+    def value(self) -> "Parameter":
+        """The weight itself, so Keras' PyTorch-backend idiom ``[v.value.grad for v in weights]`` runs."""
+        return self
+
     def __repr__(self) -> str:
         return f"<Parameter {self.name} shape={self.shape} dtype={self.dtype.name} trainable={self.trainable}>"
 

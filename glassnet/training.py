@@ -35,6 +35,46 @@ def flatten_structure(x) -> list:
     return [x]
 
 
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """What a custom ``train_step`` receives for one batch (Keras): ``(x, y)``, ``(x, y, sample_weight)``,
+    or ``x`` alone when there are no targets (wrapped as ``(x,)`` only if ``x`` is itself a tuple/list)."""
+    if y is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch as :func:`pack_x_y_sample_weight` makes it (missing → None)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise InputError(f"A batch must be x, (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)} "
+                     "items.")
+
+
+def pythonify_logs(logs) -> dict:
+    """A step's logs as ``{name: float}``: Tensors, arrays and NumPy scalars become floats, nested
+    dicts are merged in (Keras), and non-numeric values are kept as they are."""
+    result = {}
+    for name, value in (logs or {}).items():
+        if isinstance(value, dict):
+            result.update(pythonify_logs(value))
+            continue
+        value = getattr(value, "data", value)
+        try:
+            result[name] = float(value)
+        except (TypeError, ValueError):
+            result[name] = value
+    return result
+
+
 def concatenate_structures(batches: list):
     """Per-batch outputs of the same structure (an array, or a list/tuple/dict of them) joined along
     the batch axis into one structure; lists and tuples come back as lists (Keras)."""
@@ -140,9 +180,12 @@ def split_validation(arrays: list, validation_split: float):
         raise InputError(f"validation_split={validation_split} of {n} samples leaves an empty training or "
                          f"validation set ({split_at} training and {n - split_at} validation samples); both need "
                          "at least one sample.")
-    train = [None if a is None else map_structure(lambda v: v[:split_at], a) for a in arrays]
-    val = [None if a is None else map_structure(lambda v: v[split_at:], a) for a in arrays]
-    return train, val
+    return [take(a, slice(None, split_at)) for a in arrays], [take(a, slice(split_at, None)) for a in arrays]
+
+
+def take(arrays, index):
+    """``a[index]`` for every array in a structure (an array, a list/tuple/dict of them, None entries kept)."""
+    return map_structure(lambda a: None if a is None else a[index], arrays)
 
 
 def combine_weights(sample_weight, class_weight_weights):

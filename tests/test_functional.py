@@ -255,3 +255,32 @@ def test_model_from_config_rebuilds_a_functional_config():
     np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(GlassnetError, match="bare 'Model'"):
         gn.Model.from_config({"name": "not functional"})
+
+
+def test_per_output_sample_weights_as_a_dict_or_a_list():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    ya, yb = x[:, :1] * 2, x[:, 1:2] - 1
+    inputs = gn.Input(shape=(4,))
+    model = gn.Model(inputs, [layers.Dense(1, name="a")(inputs), layers.Dense(1, name="b")(inputs)])
+    model.compile("sgd", loss={"a": "mse", "b": "mae"}, weighted_metrics={"a": ["mse"]})
+    wa, wb = rng.uniform(0, 2, 40), rng.uniform(0, 2, 40)
+    pa, pb = model.predict(x, verbose=0)
+    expected_a = np.mean(wa * (pa[:, 0] - ya[:, 0]) ** 2)  # Keras: Σ w·loss / number of samples
+    expected_b = np.mean(wb * np.abs(pb[:, 0] - yb[:, 0]))
+    by_name = model.evaluate(x, {"a": ya, "b": yb}, sample_weight={"a": wa, "b": wb}, verbose=0, return_dict=True)
+    assert by_name["a_loss"] == pytest.approx(expected_a, rel=1e-5)
+    assert by_name["b_loss"] == pytest.approx(expected_b, rel=1e-5)
+    assert by_name["loss"] == pytest.approx(expected_a + expected_b, rel=1e-5)
+    assert by_name["a_mse"] == pytest.approx(np.sum(wa * (pa[:, 0] - ya[:, 0]) ** 2) / wa.sum(), rel=1e-5)
+    as_list = model.evaluate(x, [ya, yb], sample_weight=[wa, wb], verbose=0, return_dict=True)
+    assert as_list == pytest.approx(by_name)
+    only_a = model.evaluate(x, [ya, yb], sample_weight={"a": wa}, verbose=0, return_dict=True)
+    assert only_a["b_loss"] == pytest.approx(np.mean(np.abs(pb[:, 0] - yb[:, 0])), rel=1e-5)  # b unweighted
+    history = model.fit(x, {"a": ya, "b": yb}, sample_weight={"a": wa, "b": wb}, validation_split=0.25,
+                        epochs=2, batch_size=8, verbose=0).history  # shuffled, split: weights follow their samples
+    assert np.all(np.isfinite(history["val_loss"]))
+    with pytest.raises(gn.errors.InputError, match=r"sample_weight\[1\]"):
+        model.fit(x, [ya, yb], sample_weight=[wa, wb[:30]], epochs=1, verbose=0)
+    with pytest.raises(UnknownNameError):
+        model.fit(x, [ya, yb], sample_weight={"c": wa}, epochs=1, verbose=0)

@@ -838,3 +838,70 @@ def test_sequential_adopts_its_input_dtype():
     kernel, bias = model.get_weights()
     np.testing.assert_allclose(out, x @ kernel + bias, rtol=1e-15)
     assert gn.Sequential([gn.Input(shape=(3,)), layers.Dense(2)]).dtype == "float32"
+
+
+# ====================================================================== metrics, weights and masks (Keras)
+def _accuracies(model, x, y):
+    """Per-sample correctness of a one-unit sigmoid model's predictions."""
+    return (model.predict(x, verbose=0)[:, 0] > 0.5) == y
+
+
+def test_metrics_ignore_sample_and_class_weights_and_weighted_metrics_use_them():
+    x, y = blobs(100)
+    weights = np.where(y == 1, 10.0, 1.0)
+    model = small_model()
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy", "accuracy"], weighted_metrics=["accuracy"])
+    result = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    correct = _accuracies(model, x, y)
+    assert result["accuracy"] == pytest.approx(correct.mean())
+    assert result["accuracy_1"] == pytest.approx(correct.mean())  # a second copy gets a suffix
+    assert result["weighted_accuracy"] == pytest.approx(np.sum(correct * weights) / weights.sum())
+    assert model.metrics_names == ["loss", "accuracy", "accuracy_1", "weighted_accuracy"]
+    # class_weight is a sample weight: it reaches the weighted metric only
+    history = model.fit(x, y, class_weight={0: 1.0, 1: 10.0}, epochs=1, batch_size=100, verbose=0,
+                        shuffle=False)
+    assert history.history["accuracy"][0] == pytest.approx(correct.mean())
+    assert history.history["weighted_accuracy"][0] == pytest.approx(np.sum(correct * weights) / weights.sum())
+
+
+def test_weighted_metrics_round_trip_through_a_saved_model(tmp_path):
+    x, y = blobs(40)
+    model = small_model()
+    model.compile("sgd", "binary_crossentropy", weighted_metrics=["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.glassnet")
+    loaded = gn.load_model(tmp_path / "m.glassnet")
+    weights = np.linspace(0.1, 2.0, len(y))
+    assert loaded.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True))
+    assert loaded.get_compile_config()["weighted_metrics"] == ["accuracy"]
+
+
+def test_metrics_of_a_masked_sequence_output_count_the_unmasked_steps_only():
+    gn.set_seed(3)
+    x = np.array([[1, 2, 0, 0], [3, 4, 5, 0], [2, 0, 0, 0]])
+    y = np.array([[1, 2, 0, 0], [1, 2, 1, 0], [2, 0, 0, 0]])
+    inputs = gn.Input(shape=(4,))
+    hidden = layers.LSTM(5, return_sequences=True)(layers.Embedding(6, 4, mask_zero=True)(inputs))
+    model = gn.Model(inputs, layers.Dense(3, activation="softmax")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"], weighted_metrics=["accuracy"])
+    steps = x != 0
+    correct = model.predict(x, verbose=0).argmax(-1) == y
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["accuracy"] == pytest.approx(correct[steps].mean())
+    weights = np.array([1.0, 3.0, 0.5])  # per sample, times the mask
+    result = model.evaluate(x, y, sample_weight=weights, verbose=0, return_dict=True)
+    per_step = weights[:, None] * steps
+    assert result["weighted_accuracy"] == pytest.approx(np.sum(correct * per_step) / per_step.sum())
+    assert result["accuracy"] == pytest.approx(correct[steps].mean())
+
+
+def test_weighted_metric_names_of_a_multi_output_model():
+    inputs = gn.Input(shape=(4,))
+    model = gn.Model(inputs, {"a": layers.Dense(1, activation="sigmoid")(inputs),
+                              "b": layers.Dense(1, activation="sigmoid")(inputs)})
+    model.compile("sgd", {"a": "binary_crossentropy", "b": "binary_crossentropy"},
+                  metrics={"a": ["accuracy"]}, weighted_metrics=["accuracy"])
+    x, y = blobs(30)
+    result = model.evaluate(x, {"a": y, "b": y}, sample_weight=np.linspace(0, 1, 30), verbose=0, return_dict=True)
+    assert {"a_accuracy", "a_weighted_accuracy", "b_accuracy"} <= set(result)

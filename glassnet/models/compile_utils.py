@@ -29,7 +29,8 @@ def per_output(value, names: list, what: str) -> list:
 
 
 class MultiOutputLoss:
-    """Callable ``(y_list, y_pred_list, sample_weight) -> total loss`` with one loss per output.
+    """Callable ``(y_list, y_pred_list, sample_weight) -> total loss`` with one loss per output;
+    ``sample_weight`` is one array for all outputs or a list with one array (or None) per output.
 
     After each call, ``last_values`` holds every output's (unweighted) loss as a float.
     """
@@ -50,7 +51,8 @@ class MultiOutputLoss:
         for k, (loss, weight, target, prediction) in enumerate(zip(self.losses, self.weights, y_true, y_pred)):
             if loss is None:
                 continue
-            value = loss(target, prediction, sample_weight=sample_weight)
+            weights = sample_weight[k] if isinstance(sample_weight, list) else sample_weight  # per output, or one
+            value = loss(target, prediction, sample_weight=weights)
             self.last_values[k] = float(value.data)
             weighted = value if weight == 1.0 else value * weight
             total = weighted if total is None else total + weighted

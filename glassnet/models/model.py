@@ -22,6 +22,7 @@ from ..errors import FileFormatError, GlassnetError, InputError, ShapeError
 from ..layers.base import Layer
 from ..tensor import Tensor, no_grad
 from .. import training as data
+from ..training import pythonify_logs, unpack_x_y_sample_weight
 from .compile_utils import MultiOutputLoss, per_output
 
 WHOLE_EPOCH_SHUFFLE_MAX_BYTES = 4 << 20
@@ -46,6 +47,42 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _metric_identifiers(metrics, names: list, what: str, weighted: bool) -> list:
+    """``[(output index, identifier, weighted)]`` for a ``compile`` metrics argument: a list for every
+    output, or per output (a dict by output name, or a list of lists / None)."""
+    if isinstance(metrics, dict) or (len(names) > 1 and metrics and isinstance(metrics, (list, tuple))
+                                     and all(isinstance(m, (list, tuple)) or m is None for m in metrics)):
+        return [(k, m, weighted) for k, ms in enumerate(per_output(metrics, names, what)) for m in _as_list(ms)]
+    return [(k, m, weighted) for k in range(len(names)) for m in _as_list(metrics)]
+
+
+def _unique_log_name(name: str, prefix: str, weighted: bool, taken: set) -> str:
+    """The name a metric is logged under (Keras 3): ``prefix + name``; a weighted metric whose name is
+    taken becomes ``prefix + 'weighted_' + name``; a name still taken gets ``_1``, ``_2``, ..."""
+    candidate = prefix + name
+    if candidate in taken and weighted:
+        candidate = f"{prefix}weighted_{name}"
+    unique, index = candidate, 1
+    while unique in taken:
+        unique, index = f"{candidate}_{index}", index + 1
+    taken.add(unique)
+    return unique
+
+
+def _metric_weights(sample_weight, mask):
+    """A metric's per-sample (or per-step) weights: the sample weights, times the output's mask when it
+    has one (padded steps count for nothing, as in the loss)."""
+    if mask is None:
+        return sample_weight
+    mask = np.asarray(getattr(mask, "data", mask), dtype=np.float64)
+    if sample_weight is None:
+        return mask
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    weights = weights.reshape(weights.shape + (1,) * (mask.ndim - weights.ndim)) if weights.ndim < mask.ndim \
+        else weights
+    return weights * mask
 
 
 class Model(Layer):
@@ -97,14 +134,11 @@ class Model(Layer):
                 loss_weights = loss_weights[0]
             self.compiled_loss = losses_module.get(loss) if loss is not None else None
             self._loss_scale = 1.0 if loss_weights is None else float(loss_weights)
-        if isinstance(metrics, dict) or (len(names) > 1 and metrics and isinstance(metrics, (list, tuple))
-                                         and all(isinstance(m, (list, tuple)) or m is None for m in metrics)):
-            self._metric_identifiers = [(k, m) for k, ms in enumerate(per_output(metrics, names, "metrics"))
-                                        for m in _as_list(ms)]
-        else:
-            flat = _as_list(metrics) + _as_list(weighted_metrics)
-            self._metric_identifiers = [(k, m) for k in range(len(names)) for m in flat]
-        for _, identifier in self._metric_identifiers:  # unknown names fail here, not after a training step
+        # (output index, identifier, weighted): `metrics` ignore sample/class weights, `weighted_metrics`
+        # use them (Keras); both respect the outputs' masks.
+        self._metric_identifiers = (_metric_identifiers(metrics, names, "metrics", weighted=False)
+                                    + _metric_identifiers(weighted_metrics, names, "weighted_metrics", weighted=True))
+        for _, identifier, _ in self._metric_identifiers:  # unknown names fail here, not after a training step
             if isinstance(identifier, str):
                 metrics_module.check_name(identifier)
         self._metrics = None
@@ -112,10 +146,12 @@ class Model(Layer):
         self._output_loss_trackers = ([metrics_module.Mean(name=f"{name}_loss") for name in names]
                                       if len(names) > 1 else [])
         self.compiled = True
-        self._compile_config = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+        self._compile_config = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+                                "weighted_metrics": weighted_metrics}
 
-    def _require_compiled(self, what: str) -> None:
-        if not self.compiled or self.compiled_loss is None:
+    def _require_compiled(self, what: str, custom_step: bool = False) -> None:
+        """Compiled, and with a loss unless a custom step (which may compute its own) does the work."""
+        if not self.compiled or (self.compiled_loss is None and not custom_step):
             raise GlassnetError(f"You must compile the model with a loss before calling {what}(): "
                                 "model.compile(optimizer='adam', loss='mse').")
 
@@ -146,15 +182,15 @@ class Model(Layer):
         if self._metrics is not None:
             return
         multi = isinstance(self.compiled_loss, MultiOutputLoss)
-        metrics = []
-        for k, identifier in self._metric_identifiers:
+        metrics, taken = [], {"loss"} | {t.name for t in self._output_loss_trackers}
+        for k, identifier, weighted in self._metric_identifiers:
             loss = self.compiled_loss.losses[k] if multi else self.compiled_loss
             from_logits = bool(getattr(loss, "from_logits", False))
             targets, predictions = (y_true[k], y_pred[k]) if multi else (y_true, y_pred)
             metric = metrics_module.resolve(identifier, targets, predictions, from_logits=from_logits)
-            if multi:
-                metric.name = f"{self.compiled_loss.names[k]}_{metric.name}"
-            metric._output_index = k
+            prefix = f"{self.compiled_loss.names[k]}_" if multi else ""
+            metric.name = _unique_log_name(metric.name, prefix, weighted, taken)
+            metric._output_index, metric._weighted = k, weighted
             metrics.append(metric)
         self._metrics = metrics
 
@@ -241,21 +277,34 @@ class Model(Layer):
         return array
 
     def _prepare_sample_weight(self, sample_weight, name: str = "sample_weight"):
+        """One array of weights, or (several outputs) a dict by output name / a list of arrays: one
+        array (or None) per output, in output order."""
         if sample_weight is None:
             return None
+        if isinstance(self.compiled_loss, MultiOutputLoss) and (
+                isinstance(sample_weight, dict) or (isinstance(sample_weight, (list, tuple))
+                                                    and not data.is_nested_number_list(sample_weight))):
+            names = self.compiled_loss.names
+            return [None if sw is None else self._prepare_sample_weight(sw, f"{name}[{output!r}]")
+                    for output, sw in zip(names, per_output(sample_weight, names, name))]
         array = data.to_array(sample_weight, name, self.dtype)
         data.check_finite(array, name)
         if (array < 0).any():
             raise InputError(f"{name} must be non-negative, got a minimum of {array.min()}.")
         return array
 
-    def _prepare(self, x, y, sample_weight=None, name_suffix: str = ""):
+    def _prepare(self, x, y, sample_weight=None, name_suffix: str = "", allow_missing_y: bool = False):
+        """x, y and sample_weight checked and converted; y may be None only with ``allow_missing_y`` (a
+        custom train_step/test_step that needs no targets)."""
         x = self._prepare_x(x, "x" + name_suffix)
-        y = self._prepare_y(y, "y" + name_suffix)
+        y = None if y is None and allow_missing_y else self._prepare_y(y, "y" + name_suffix)
         sw = self._prepare_sample_weight(sample_weight, "sample_weight" + name_suffix)
-        named = {"x" + name_suffix: data.flatten_structure(x)[0], "y" + name_suffix: data.flatten_structure(y)[0]}
-        if sw is not None:
-            named["sample_weight" + name_suffix] = sw
+        named = {"x" + name_suffix: data.flatten_structure(x)[0]}
+        if y is not None:
+            named["y" + name_suffix] = data.flatten_structure(y)[0]
+        for k, weights in enumerate(sw if isinstance(sw, list) else [sw]):
+            if weights is not None:
+                named[f"sample_weight{name_suffix}" + (f"[{k}]" if isinstance(sw, list) else "")] = weights
         data.check_lengths(named)
         return x, y, sw
 
@@ -314,13 +363,65 @@ class Model(Layer):
         y_pred = self(x, training=training)
         if isinstance(self.compiled_loss, MultiOutputLoss):
             y_pred = data.flatten_structure(y_pred)
+        return y_pred, self._loss_of(y, y_pred, sample_weight)
+
+    def _loss_of(self, y, y_pred, sample_weight):
+        """The compiled loss (times its weight) plus the activity and weight penalties of the last call."""
         loss = self.compiled_loss(y, y_pred, sample_weight=sample_weight)
         if self._loss_scale != 1.0:
             loss = loss * self._loss_scale
         extra = self._activity_losses + [w.regularizer(w) for w in self._regularized]
         for penalty in extra:
             loss = loss + penalty
-        return y_pred, loss
+        return loss
+
+    # ----------------------------------------------------------------- steps a subclass may override (Keras)
+    def train_step(self, data):
+        """One optimization step on one batch; returns the logs (metric name → value). ``fit`` calls it
+        for every batch when a subclass overrides it ("customizing what happens in fit"): ``data`` is
+        ``(x, y)``, ``(x, y, sample_weight)``, or ``x`` alone when fit got no targets. An override writes
+        the step PyTorch-style — ``self.zero_grad()``; ``y_pred = self(x, training=True)``;
+        ``loss = self.compute_loss(y=y, y_pred=y_pred)``; ``loss.backward()``;
+        ``self.optimizer.apply([w.grad for w in ws], ws)`` with ``ws = self.trainable_weights`` — and
+        returns ``{m.name: m.result() for m in self.metrics}`` or its own dict."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        self._train_step(x, y, sample_weight, self._refresh_weight_lists())
+        return self._logs()
+
+    def test_step(self, data):
+        """Loss and metrics on one batch in inference mode (``evaluate`` and fit's validation call it
+        when a subclass overrides it); returns the logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred, loss = self._forward_loss(x, y, sample_weight, training=False)
+        self._update_metrics(y, y_pred, loss, sample_weight)
+        return self._logs()
+
+    def predict_step(self, data):
+        """The outputs for one batch (``predict`` calls it when a subclass overrides it)."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training: bool = True):
+        """The compiled loss of ``y_pred`` against ``y``, plus the regularization penalties of the
+        model's last call (a Tensor to call ``backward()`` on)."""
+        self._require_compiled("compute_loss")
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            y_pred = data.flatten_structure(y_pred)
+        self._regularized = [w for w in self.weights if w.regularizer is not None]
+        return self._loss_of(y, y_pred, sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Update the compiled metrics (not the loss) with one batch and return all current results."""
+        self._update_compiled_metrics(y, y_pred, sample_weight)
+        return self._logs()
+
+    def get_metrics_result(self) -> dict:
+        """The current value of every metric (the loss tracker included), as Python floats."""
+        return self._logs()
+
+    def _overrides(self, step: str) -> bool:
+        """True when a subclass replaced ``train_step``, ``test_step`` or ``predict_step``."""
+        return getattr(type(self), step) is not getattr(Model, step)
 
     def _train_step(self, x, y, sample_weight, trainable, gradient_hooks=None, step=None) -> None:
         y_pred, loss = self._forward_loss(x, y, sample_weight, training=True)
@@ -346,22 +447,31 @@ class Model(Layer):
         self._update_metrics(y, y_pred, loss, sample_weight)
 
     def _update_metrics(self, y, y_pred, loss, sample_weight) -> None:
-        if isinstance(self.compiled_loss, MultiOutputLoss):
-            predictions = [p.data for p in data.flatten_structure(y_pred)]
-            self._resolve_metrics(y, predictions)
-            count = len(y[0])
-            self._loss_tracker.update_state(float(loss.data), sample_weight=count)
+        multi = isinstance(self.compiled_loss, MultiOutputLoss)
+        count = len(y[0]) if multi else len(y)
+        self._loss_tracker.update_state(float(loss.data), sample_weight=count)
+        if multi:
             for tracker, value in zip(self._output_loss_trackers, self.compiled_loss.last_values):
                 tracker.update_state(value, sample_weight=count)
-            for metric in self._metrics:
-                k = metric._output_index
-                metric.update_state(y[k], predictions[k], sample_weight=sample_weight)
-            return
-        prediction = y_pred.data if isinstance(y_pred, Tensor) else y_pred
-        self._resolve_metrics(y, prediction)
-        self._loss_tracker.update_state(float(loss.data), sample_weight=len(y))
+        self._update_compiled_metrics(y, y_pred, sample_weight)
+
+    def _update_compiled_metrics(self, y, y_pred, sample_weight) -> None:
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            outputs = data.flatten_structure(y_pred)
+            predictions = [p.data for p in outputs]
+            self._resolve_metrics(y, predictions)
+            targets = y
+        else:
+            outputs = [y_pred]
+            predictions = [y_pred.data if isinstance(y_pred, Tensor) else y_pred]
+            self._resolve_metrics(y, predictions[0])
+            targets = [y]
+        masks = [getattr(out, "_keras_mask", None) for out in outputs]
         for metric in self._metrics:
-            metric.update_state(y, prediction, sample_weight=sample_weight)
+            k = metric._output_index
+            own = sample_weight[k] if isinstance(sample_weight, list) else sample_weight  # per output, or one
+            weights = _metric_weights(own if metric._weighted else None, masks[k])
+            metric.update_state(targets[k], predictions[k], sample_weight=weights)
 
     def _resolve_metrics_for(self, x, y) -> None:
         """Create the metric objects now (normally done on the first batch), from the output shapes."""
@@ -398,7 +508,8 @@ class Model(Layer):
         :class:`~glassnet.callbacks.BackupAndRestore` callback stands for ``checkpoint_dir=its backup_dir,
         resume=True`` (Keras' way of asking for the same).
         """
-        self._require_compiled("fit")
+        custom_step = self._overrides("train_step")
+        self._require_compiled("fit", custom_step)
         batch_size = data.check_batch_size(batch_size)
         backups = [c for c in callbacks or () if isinstance(c, BackupAndRestore)]
         if backups:
@@ -414,9 +525,9 @@ class Model(Layer):
                                              or not isinstance(checkpoint_every, (int, np.integer))
                                              or checkpoint_every <= 0):
             raise InputError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every!r}.")
-        if y is None:
-            raise InputError("fit() needs targets y (unsupervised training is not supported).")
-        x, y, sample_weight = self._prepare(x, y, sample_weight)
+        if y is None and not custom_step:
+            raise InputError("fit() needs targets y (or a train_step of your own that does without them).")
+        x, y, sample_weight = self._prepare(x, y, sample_weight, allow_missing_y=custom_step)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 received = (f"a {type(validation_data).__name__} of {len(validation_data)} items"
@@ -425,7 +536,7 @@ class Model(Layer):
                                  f"got {received}.")
             x_val, y_val, sw_val = self._prepare(validation_data[0], validation_data[1],
                                                  validation_data[2] if len(validation_data) == 3 else None,
-                                                 name_suffix="_val")
+                                                 name_suffix="_val", allow_missing_y=self._overrides("test_step"))
             validation = (x_val, y_val, sw_val)
         elif validation_split:
             (x, y, sample_weight), (x_val, y_val, sw_val) = data.split_validation([x, y, sample_weight],
@@ -433,15 +544,19 @@ class Model(Layer):
             validation = (x_val, y_val, sw_val)
         else:
             validation = None
+        if validation is not None and validation[1] is None and not self._overrides("test_step"):
+            raise InputError("Validation needs targets: give validation_data=(x_val, y_val), or write a test_step "
+                             "of your own that does without them.")
         self._ensure_built(x)
         if class_weight is not None:  # after the split: class weights apply to training samples only (Keras)
             sample_weight = self._with_class_weight(x, y, sample_weight, class_weight)
         # Check every target now (labels in range, one-hot vs sparse...): a bad label in the last batch
         # or in the validation data must not stop training after work was done.
-        self._check_targets(x, y, "y")
-        if validation is not None:
+        if y is not None:
+            self._check_targets(x, y, "y")
+        if validation is not None and validation[1] is not None:
             self._check_targets(validation[0], validation[1], "y_val")
-        n = len(data.flatten_structure(y)[0])
+        n = len(data.flatten_structure(x if y is None else y)[0])
         steps = data.num_batches(n, batch_size)
         if steps_per_epoch is not None:
             steps = min(steps, int(steps_per_epoch))
@@ -459,8 +574,10 @@ class Model(Layer):
         self.stop_training = False
         self.history = history
         trainable = self._refresh_weight_lists()
+        if custom_step and y is not None and self.compiled_loss is not None:
+            self._resolve_metrics_for(x, y)  # so that self.metrics lists the compiled metrics from the start
         restored = None
-        if resume:
+        if resume and y is not None:
             self._resolve_metrics_for(x, y)  # the metric objects must exist to receive their running totals
             restored = checkpoint.load_checkpoint(self, checkpoint_dir)
             if restored is not None and restored.order is not None and (
@@ -497,8 +614,8 @@ class Model(Layer):
                     gather = data_bytes > WHOLE_EPOCH_SHUFFLE_MAX_BYTES
                     if not gather:
                         x_epoch = data.map_structure(lambda a: a[order], x)
-                        y_epoch = data.map_structure(lambda a: a[order], y)
-                        sw_epoch = None if sample_weight is None else sample_weight[order]
+                        y_epoch = None if y is None else data.map_structure(lambda a: a[order], y)
+                        sw_epoch = data.take(sample_weight, order)
                 for step in range(restored.step if resuming else 0, steps):
                     if want_batch_begin:
                         callback_list.on_train_batch_begin(step)
@@ -506,11 +623,14 @@ class Model(Layer):
                     if gather:
                         batch = order[batch]
                     xb = data.map_structure(lambda a: a[batch], x_epoch)
-                    yb = data.map_structure(lambda a: a[batch], y_epoch)
-                    self._train_step(xb, yb, None if sw_epoch is None else sw_epoch[batch], trainable,
-                                     gradient_hooks, step)
+                    yb = None if y_epoch is None else data.map_structure(lambda a: a[batch], y_epoch)
+                    swb = data.take(sw_epoch, batch)
+                    if custom_step:
+                        step_logs = pythonify_logs(self.train_step(data.pack_x_y_sample_weight(xb, yb, swb)))
+                    else:
+                        self._train_step(xb, yb, swb, trainable, gradient_hooks, step)
                     if want_batch_logs:
-                        callback_list.on_train_batch_end(step, self._logs())
+                        callback_list.on_train_batch_end(step, dict(step_logs) if custom_step else self._logs())
                     if interrupt.requested:
                         if checkpoint_dir is not None:
                             save(epoch, step + 1, order)
@@ -522,7 +642,7 @@ class Model(Layer):
                         break
                 if interrupt.requested:  # the epoch is unfinished: no epoch-end logs for it
                     break
-                logs = self._logs()
+                logs = dict(step_logs) if custom_step else self._logs()
                 if validation is not None and (epoch + 1) % validation_freq == 0:
                     callback_list.on_test_begin()
                     val_logs = self._evaluate_arrays(*validation, validation_batch_size or batch_size,
@@ -563,21 +683,28 @@ class Model(Layer):
         self._output_loss_trackers = [metrics_module.Mean(name=t.name) for t in saved_output_trackers]
         if saved_metrics is not None:
             self._metrics = [_fresh_copy(m) for m in saved_metrics]
+        custom_step = self._overrides("test_step")
+        logs = {}
         try:
-            n = len(data.flatten_structure(y)[0])
+            if custom_step:
+                self.reset_metrics()  # metrics of the subclass's own (the compiled ones are fresh copies already)
+            n = len(data.flatten_structure(x if y is None else y)[0])
             with no_grad():
                 for step in range(data.num_batches(n, batch_size)):
                     batch = slice(step * batch_size, (step + 1) * batch_size)
                     xb = data.map_structure(lambda a: a[batch], x)
-                    yb = data.map_structure(lambda a: a[batch], y)
-                    swb = None if sample_weight is None else sample_weight[batch]
+                    yb = None if y is None else data.map_structure(lambda a: a[batch], y)
+                    swb = data.take(sample_weight, batch)
                     if callbacks is not None and callbacks.wants("on_test_batch_begin"):
                         callbacks.on_test_batch_begin(step)
-                    y_pred, loss = self._forward_loss(xb, yb, swb, training=False)
-                    self._update_metrics(yb, y_pred, loss, swb)
+                    if custom_step:
+                        logs = pythonify_logs(self.test_step(data.pack_x_y_sample_weight(xb, yb, swb)))
+                    else:
+                        y_pred, loss = self._forward_loss(xb, yb, swb, training=False)
+                        self._update_metrics(yb, y_pred, loss, swb)
                     if callbacks is not None and callbacks.wants("on_test_batch_end"):
-                        callbacks.on_test_batch_end(step, self._logs())
-            return self._logs()
+                        callbacks.on_test_batch_end(step, dict(logs) if custom_step else self._logs())
+            return logs if custom_step else self._logs()
         finally:
             evaluated_metrics = self._metrics
             self._loss_tracker = tracker
@@ -589,9 +716,10 @@ class Model(Layer):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict: bool = False):
         """Loss and metrics on (x, y), in inference mode. Returns a float, a list, or a dict."""
-        self._require_compiled("evaluate")
+        custom_step = self._overrides("test_step")
+        self._require_compiled("evaluate", custom_step)
         batch_size = data.check_batch_size(batch_size)
-        x, y, sample_weight = self._prepare(x, y, sample_weight)
+        x, y, sample_weight = self._prepare(x, y, sample_weight, allow_missing_y=custom_step)
         self._ensure_built(x)
         callback_list = CallbackList(list(callbacks or []), model=self)
         callback_list.on_test_begin()
@@ -623,11 +751,13 @@ class Model(Layer):
         self._ensure_built(x)
         n = len(data.flatten_structure(x)[0])
         outputs = []
+        custom_step = self._overrides("predict_step")
         with no_grad():
             for step in range(data.num_batches(n, batch_size)):
                 batch = slice(step * batch_size, (step + 1) * batch_size)
-                out = self(data.map_structure(lambda a: a[batch], x), training=False)
-                outputs.append(data.map_structure(lambda t: t.data, out))
+                xb = data.map_structure(lambda a: a[batch], x)
+                out = self.predict_step(data.pack_x_y_sample_weight(xb)) if custom_step else self(xb, training=False)
+                outputs.append(data.map_structure(lambda t: np.asarray(getattr(t, "data", t)), out))
         return data.concatenate_structures(outputs)
 
     def predict_on_batch(self, x) -> np.ndarray:
@@ -681,8 +811,8 @@ class Model(Layer):
 
         return {"optimizer": optimizers.serialize(self.optimizer),
                 "loss": _map_compile_arg(lambda v: v if isinstance(v, str) else L.serialize(v), self.loss),
-                "metrics": _map_compile_arg(lambda v: v if isinstance(v, str) else M.serialize(v),
-                                            self._compile_config.get("metrics")),
+                **{key: _map_compile_arg(lambda v: v if isinstance(v, str) else M.serialize(v),
+                                         self._compile_config.get(key)) for key in ("metrics", "weighted_metrics")},
                 "loss_weights": self._compile_config.get("loss_weights")}
 
     def compile_from_config(self, config, custom_objects=None) -> None:
@@ -695,9 +825,11 @@ class Model(Layer):
 
         optimizer = optimizers.deserialize(config["optimizer"], custom_objects)
         loss = _map_compile_arg(loss_from, config.get("loss"), serialized=True)
-        metrics = _map_compile_arg(lambda m: m if isinstance(m, str) else M.deserialize(m, custom_objects),
-                                   config.get("metrics"), serialized=True)
-        self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"))
+        metrics, weighted_metrics = (
+            _map_compile_arg(lambda m: m if isinstance(m, str) else M.deserialize(m, custom_objects),
+                             config.get(key), serialized=True) for key in ("metrics", "weighted_metrics"))
+        self.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"),
+                     weighted_metrics=weighted_metrics)
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save architecture, weights and (if compiled) optimizer state to one ``.glassnet`` zip file."""
