@@ -159,10 +159,9 @@ def _sigmoid_logits(y_pred: Tensor):
 
 def _softmax_logits(y_pred: Tensor, axis: int):
     """The logits z when ``y_pred = softmax(z)`` along ``axis`` is in the recorded graph, else None."""
-    if y_pred._op == "softmax" and y_pred._parents and y_pred.ndim:
-        sums = y_pred.data.sum(axis=axis)
-        if np.allclose(sums, 1.0, rtol=0.0, atol=1e-3):  # it was normalised along this axis
-            return y_pred._parents[0]
+    if y_pred._op == "softmax" and y_pred._parents and y_pred.ndim \
+            and getattr(y_pred._backward, "axis", None) == axis % y_pred.ndim:  # normalised along this axis
+        return y_pred._parents[0]
     return None
 
 

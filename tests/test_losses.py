@@ -406,6 +406,11 @@ def test_softmax_output_uses_its_logits():
     s = ops.softmax(zt * 10.0, axis=0)
     expected = losses.categorical_crossentropy(np.eye(3)[[0, 1]], tensor(s.data)).data
     assert np.allclose(losses.categorical_crossentropy(np.eye(3)[[0, 1]], s).data, expected)
+    # ... even when its rows happen to sum to 1 along the class axis too
+    zt = tensor(np.log([[0.7, 0.3], [0.3, 0.7]]) + np.array([0.0, 5.0]), requires_grad=True)
+    s = ops.softmax(zt, axis=0)  # [[.7, .3], [.3, .7]]
+    assert np.allclose(s.data.sum(axis=1), 1.0)
+    assert np.allclose(losses.categorical_crossentropy(np.eye(2), s).data, -np.log(0.7))
 
 
 def test_finite_at_extreme_logits_and_probabilities():

@@ -305,6 +305,7 @@ def softmax(x, axis: int = -1) -> Tensor:
     def backward(g):
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
+    backward.axis = axis % max(x.ndim, 1)  # read by the cross-entropies to recover the logits (losses.py)
     return make_result(out, (x,), backward, "softmax")
 
 
