@@ -284,3 +284,15 @@ def test_per_output_sample_weights_as_a_dict_or_a_list():
         model.fit(x, [ya, yb], sample_weight=[wa, wb[:30]], epochs=1, verbose=0)
     with pytest.raises(UnknownNameError):
         model.fit(x, [ya, yb], sample_weight={"c": wa}, epochs=1, verbose=0)
+
+
+def test_an_output_without_a_loss_logs_no_loss():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20, 4)).astype(np.float32)
+    inputs = gn.Input(shape=(4,))
+    model = gn.Model(inputs, {"a": layers.Dense(1)(inputs), "b": layers.Dense(2)(inputs)})
+    model.compile("sgd", loss={"a": "mse", "b": None}, metrics={"b": ["mae"]})
+    history = model.fit(x, {"a": x[:, :1], "b": x[:, :2]}, epochs=1, verbose=0).history
+    assert "a_loss" in history and "b_loss" not in history and "b_mae" in history
+    result = model.evaluate(x, {"a": x[:, :1], "b": x[:, :2]}, verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(result["a_loss"]) and "b_loss" not in result

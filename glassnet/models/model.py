@@ -49,6 +49,13 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _output_tracker(name: str, output_index: int):
+    """The running mean of one output's loss."""
+    tracker = metrics_module.Mean(name=name)
+    tracker._output_index = output_index
+    return tracker
+
+
 def _metric_identifiers(metrics, names: list, what: str, weighted: bool) -> list:
     """``[(output index, identifier, weighted)]`` for a ``compile`` metrics argument: a list for every
     output, or per output (a dict by output name, or a list of lists / None)."""
@@ -143,8 +150,10 @@ class Model(Layer):
                 metrics_module.check_name(identifier)
         self._metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
-        self._output_loss_trackers = ([metrics_module.Mean(name=f"{name}_loss") for name in names]
-                                      if len(names) > 1 else [])
+        self._output_loss_trackers = []  # one per output that has a loss (an output with loss=None has none)
+        if isinstance(self.compiled_loss, MultiOutputLoss):
+            self._output_loss_trackers = [_output_tracker(f"{name}_loss", k) for k, (name, single) in
+                                          enumerate(zip(names, self.compiled_loss.losses)) if single is not None]
         self.compiled = True
         self._compile_config = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
                                 "weighted_metrics": weighted_metrics}
@@ -451,8 +460,8 @@ class Model(Layer):
         count = len(y[0]) if multi else len(y)
         self._loss_tracker.update_state(float(loss.data), sample_weight=count)
         if multi:
-            for tracker, value in zip(self._output_loss_trackers, self.compiled_loss.last_values):
-                tracker.update_state(value, sample_weight=count)
+            for tracker in self._output_loss_trackers:
+                tracker.update_state(self.compiled_loss.last_values[tracker._output_index], sample_weight=count)
         self._update_compiled_metrics(y, y_pred, sample_weight)
 
     def _update_compiled_metrics(self, y, y_pred, sample_weight) -> None:
@@ -680,7 +689,7 @@ class Model(Layer):
         saved_output_trackers = self._output_loss_trackers
         # Evaluation uses fresh metric states so it never disturbs the running training metrics.
         self._loss_tracker = metrics_module.Mean(name="loss")
-        self._output_loss_trackers = [metrics_module.Mean(name=t.name) for t in saved_output_trackers]
+        self._output_loss_trackers = [_output_tracker(t.name, t._output_index) for t in saved_output_trackers]
         if saved_metrics is not None:
             self._metrics = [_fresh_copy(m) for m in saved_metrics]
         custom_step = self._overrides("test_step")
