@@ -462,7 +462,8 @@ class Model(Layer):
         if multi:
             for tracker in self._output_loss_trackers:
                 tracker.update_state(self.compiled_loss.last_values[tracker._output_index], sample_weight=count)
-        self._update_compiled_metrics(y, y_pred, sample_weight)
+        if self._metrics is None or self._metrics:  # [] once resolved: no metrics compiled
+            self._update_compiled_metrics(y, y_pred, sample_weight)
 
     def _update_compiled_metrics(self, y, y_pred, sample_weight) -> None:
         if isinstance(self.compiled_loss, MultiOutputLoss):
