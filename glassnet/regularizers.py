@@ -1,7 +1,7 @@
 """Weight penalties added to the training loss: L1 (λΣ|w|), L2 (λΣw², no ½), L1L2 (elastic net).
 
-Used as ``Dense(..., kernel_regularizer=L2(1e-4))`` or by name (``'l1'``, ``'l2'``, ``'l1_l2'``,
-default factor 0.01 as in Keras). Each regularizer maps a weight Tensor to a scalar Tensor,
+Used as ``Dense(..., kernel_regularizer=L2(1e-4))`` (or the Keras lower-case spellings ``l1(0.01)``,
+``l2(...)``, ``l1_l2(...)``) or by name (``'l1'``, ``'l2'``, ``'l1_l2'``, default factor 0.01 as in Keras). Each regularizer maps a weight Tensor to a scalar Tensor,
 so its gradient comes from the ops.
 """
 
@@ -72,6 +72,11 @@ class L2(Regularizer):
 
     def get_config(self) -> dict:
         return {"l2": self.l2}
+
+
+# Keras exports the classes under lower-case names too: ``regularizers.l2(1e-4)`` is an ``L2``
+# (it serializes as class_name 'L2', as in Keras).
+l1, l2 = L1, L2
 
 
 def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:

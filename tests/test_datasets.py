@@ -332,3 +332,66 @@ def test_scaler_errors_and_channels():
     z = StandardScaler().fit_transform(images)
     np.testing.assert_allclose(z.mean(axis=(0, 1, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(z.std(axis=(0, 1, 2)), 1, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- pad_sequences
+def _keras_pad_reference(sequences, maxlen, dtype, padding, truncating, value):
+    """Keras' own per-sequence loop (keras/src/utils/sequence_utils.py), to compare the vectorised version with."""
+    lengths = [len(s) for s in sequences]
+    item_shape = next((np.asarray(s).shape[1:] for s in sequences if len(s)), ())
+    maxlen = max(lengths) if maxlen is None else maxlen
+    out = np.full((len(sequences), maxlen) + item_shape, value, dtype=dtype)
+    for i, s in enumerate(sequences):
+        if not len(s) or not maxlen:
+            continue
+        trunc = np.asarray(s[-maxlen:] if truncating == "pre" else s[:maxlen], dtype=dtype)
+        if padding == "post":
+            out[i, :len(trunc)] = trunc
+        else:
+            out[i, -len(trunc):] = trunc
+    return out
+
+
+def test_pad_sequences_keras_documented_examples():
+    sequence = [[1], [2, 3], [4, 5, 6]]
+    out = glassnet.utils.pad_sequences(sequence)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, [[0, 0, 1], [0, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(glassnet.utils.pad_sequences(sequence, value=-1),
+                                  [[-1, -1, 1], [-1, 2, 3], [4, 5, 6]])
+    np.testing.assert_array_equal(glassnet.utils.pad_sequences(sequence, padding="post"),
+                                  [[1, 0, 0], [2, 3, 0], [4, 5, 6]])
+    np.testing.assert_array_equal(glassnet.utils.pad_sequences(sequence, maxlen=2), [[0, 1], [2, 3], [5, 6]])
+    np.testing.assert_array_equal(glassnet.utils.pad_sequences(sequence, maxlen=2, truncating="post"),
+                                  [[0, 1], [2, 3], [4, 5]])
+    assert datasets.pad_sequences is glassnet.utils.pad_sequences
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+@pytest.mark.parametrize("maxlen", [None, 0, 1, 4, 12])
+def test_pad_sequences_matches_the_keras_loop(padding, truncating, maxlen):
+    rng = np.random.default_rng(maxlen or 0)
+    sequences = [list(rng.integers(1, 100, n)) for n in rng.integers(0, 9, 30)] + [[]]
+    for dtype, value in (("int32", 0), ("float32", -1.5), ("int64", 7)):
+        want = _keras_pad_reference(sequences, maxlen, dtype, padding, truncating, value)
+        got = glassnet.utils.pad_sequences(sequences, maxlen, dtype, padding, truncating, value)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    vectors = [rng.standard_normal((n, 3)) for n in (2, 5, 0, 3)]  # items may be arrays of one shape
+    got = glassnet.utils.pad_sequences(vectors, maxlen, "float32", padding, truncating)
+    np.testing.assert_array_equal(got, _keras_pad_reference(vectors, maxlen, "float32", padding, truncating, 0.0))
+
+
+def test_pad_sequences_errors():
+    with pytest.raises(UnknownNameError, match="'post'"):
+        glassnet.utils.pad_sequences([[1]], padding="postt")
+    with pytest.raises(UnknownNameError, match="truncating.*'pre'"):
+        glassnet.utils.pad_sequences([[1]], truncating="pr")
+    with pytest.raises(InputError, match="sequence 1 is not a sequence"):
+        glassnet.utils.pad_sequences([[1], 5])
+    with pytest.raises(InputError, match=r"sequence 1 has items of shape \(3,\).*\(2,\)"):
+        glassnet.utils.pad_sequences([np.zeros((2, 2)), np.zeros((1, 3))])
+    with pytest.raises(InputError, match="maxlen"):
+        glassnet.utils.pad_sequences([[1]], maxlen=-1)
+    assert glassnet.utils.pad_sequences([]).shape == (0, 0)

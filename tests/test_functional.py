@@ -296,3 +296,120 @@ def test_an_output_without_a_loss_logs_no_loss():
     assert "a_loss" in history and "b_loss" not in history and "b_mae" in history
     result = model.evaluate(x, {"a": x[:, :1], "b": x[:, :2]}, verbose=0, return_dict=True)
     assert result["loss"] == pytest.approx(result["a_loss"]) and "b_loss" not in result
+
+
+# ---------------------------------------------------------------- unknown (None) spatial axes
+WINDOWED_1D = [lambda: layers.Conv1D(4, 7, strides=3), lambda: layers.Conv1D(4, 3, dilation_rate=2),
+               lambda: layers.Conv1DTranspose(4, 5, strides=2), lambda: layers.DepthwiseConv1D(5, depth_multiplier=2),
+               lambda: layers.SeparableConv1D(4, 5), lambda: layers.MaxPooling1D(4), lambda: layers.AveragePooling1D(5),
+               lambda: layers.UpSampling1D(3), lambda: layers.ZeroPadding1D((1, 4)), lambda: layers.Cropping1D((2, 1))]
+WINDOWED_2D = [lambda: layers.Conv2D(4, 3), lambda: layers.Conv2D(4, 5, strides=2, padding="same"),
+               lambda: layers.Conv2DTranspose(4, 3, strides=2), lambda: layers.DepthwiseConv2D(5),
+               lambda: layers.SeparableConv2D(4, 5), lambda: layers.MaxPooling2D(3), lambda: layers.AveragePooling2D(),
+               lambda: layers.UpSampling2D(), lambda: layers.ZeroPadding2D(2), lambda: layers.Cropping2D(1),
+               lambda: layers.Conv2D(4, (5, 1))]
+
+
+@pytest.mark.parametrize("rank, make", [(1, m) for m in WINDOWED_1D] + [(2, m) for m in WINDOWED_2D])
+def test_windowed_layers_keep_unknown_axes_and_run_at_any_size(rank, make):
+    layer = make()
+    inputs = gn.Input(shape=(None,) * rank + (3,))
+    out = layer(inputs)  # the dry run at sizes 2 and 3 used to fail: windows of 5 or 7 do not fit
+    assert out.shape[1:-1] == (None,) * rank
+    model = gn.Model(inputs, out)
+    for size in (19, 26):  # the symbolic shape is a contract: real sizes follow compute_output_shape
+        x = RNG.standard_normal((2,) + (size,) * rank + (3,)).astype("float32")
+        expected = layer.compute_output_shape((2,) + (size,) * rank + (3,))
+        assert model.predict(x, verbose=0).shape == expected
+
+
+def test_conv3d_keeps_unknown_axes():
+    out = layers.Conv3D(2, 3)(gn.Input(shape=(None, 6, None, 1)))
+    assert out.shape == (None, None, 4, None, 2)
+
+
+def test_layers_without_a_shape_formula_still_dry_run_with_unknown_axes():
+    x = gn.Input(shape=(None, 4))
+    assert layers.Lambda(lambda t: t[:, ::2])(x).shape == (None, None, 4)  # length changes with the input
+    assert layers.Lambda(lambda t: t[:, :3])(x).shape == (None, None, 4)   # 2 and 3 steps both give ≤ 3
+    assert layers.Lambda(lambda t: gn.ops.sum(t, axis=1))(x).shape == (None, 4)
+    assert layers.Reshape((-1, 2))(x).shape == (None, None, 2)  # Keras: an unresolvable -1 is None
+
+
+def _text_classifier(max_features=60, embedding_dim=16, filters=24):
+    """keras.io "Text classification from scratch", scaled down (same layers and arguments)."""
+    inputs = gn.Input(shape=(None,), dtype="int64")
+    x = layers.Embedding(max_features, embedding_dim)(inputs)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Conv1D(filters, 7, padding="valid", activation="relu", strides=3)(x)
+    x = layers.Conv1D(filters, 7, padding="valid", activation="relu", strides=3)(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = layers.Dense(filters, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    predictions = layers.Dense(1, activation="sigmoid", name="predictions")(x)
+    return gn.Model(inputs, predictions)
+
+
+def test_text_classification_from_scratch_trains_on_variable_length_padded_input():
+    gn.set_seed(0)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(25, 90, size=400)
+    y = rng.integers(0, 2, size=400)
+    # positive reviews contain token 1 ("good"), negative ones token 2 ("bad"); the rest is noise, 0 pads
+    sequences = [np.where(rng.random(n) < 0.1, 2 - label, rng.integers(3, 60, n)) for n, label in zip(lengths, y)]
+    x = gn.utils.pad_sequences(sequences, padding="post")
+    assert x.shape == (400, lengths.max())
+    model = _text_classifier()
+    assert model.output_shapes()[1:6] == [(None, None, 16), (None, None, 16), (None, None, 24), (None, None, 24),
+                                          (None, 24)]
+    model.compile(loss="binary_crossentropy", optimizer=gn.optimizers.Adam(3e-3), metrics=["accuracy"])
+    history = model.fit(x[:320], y[:320], epochs=10, batch_size=32, validation_data=(x[320:], y[320:]), verbose=0)
+    assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
+    assert history.history["val_accuracy"][-1] > 0.9
+    for length in (25, 150):  # other lengths than the training data's (25: the shortest both convolutions fit)
+        assert model.predict(gn.utils.pad_sequences(sequences[:5], maxlen=length), verbose=0).shape == (5, 1)
+    with pytest.raises(ShapeError, match=r"'conv1d.*\(Conv1D\).*window \(7,\)"):
+        model.predict(np.ones((2, 5), "int64"), verbose=0)  # too short for a window of 7: a clear error
+
+
+def test_functional_cnn_with_unknown_image_size_trains_at_32_and_predicts_at_40():
+    gn.set_seed(0)
+    rng = np.random.default_rng(1)
+
+    def build(shape):
+        inputs = gn.Input(shape=shape)
+        x = layers.Conv2D(8, 3, activation="relu")(inputs)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Conv2D(16, 3, activation="relu")(x)
+        x = layers.GlobalAveragePooling2D()(x)
+        return gn.Model(inputs, layers.Dense(2, activation="softmax")(x))
+
+    def images(n, size):  # class 1: a bright square somewhere; class 0: noise only
+        x = rng.standard_normal((n, size, size, 3)).astype("float32") * 0.3
+        y = rng.integers(0, 2, n)
+        for i in np.flatnonzero(y):
+            r, c = rng.integers(0, size - 8, 2)
+            x[i, r:r + 8, c:c + 8] += 2.0
+        return x, y
+
+    model = build((None, None, 3))
+    assert model.output_shapes()[1:4] == [(None, None, None, 8), (None, None, None, 8), (None, None, None, 16)]
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x32, y32 = images(256, 32)
+    history = model.fit(x32, y32, epochs=6, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    x40, y40 = images(64, 40)
+    p40 = model.predict(x40, verbose=0)
+    assert p40.shape == (64, 2) and (p40.argmax(1) == y40).mean() > 0.85
+    fixed = build((40, 40, 3))  # the same weights in a model built for 40×40 give the same predictions
+    fixed.set_weights(model.get_weights())
+    np.testing.assert_allclose(fixed.predict(x40, verbose=0), p40, rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_with_unknown_axes_keeps_working():
+    model = gn.Sequential([gn.Input(shape=(None, 3)), layers.Conv1D(8, 7, strides=3, activation="relu"),
+                           layers.Lambda(lambda t: t * 2.0), layers.GlobalMaxPooling1D(), layers.Dense(1)])
+    assert model.output_shapes() == [(None, None, 8), (None, None, 8), (None, 8), (None, 1)]
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(RNG.standard_normal((16, 30, 3)).astype("float32"), np.zeros((16, 1), "float32"), epochs=1, verbose=0)
+    assert model.predict(np.zeros((2, 50, 3), "float32"), verbose=0).shape == (2, 1)

@@ -370,6 +370,51 @@ def test_normalization_gradient_wrt_input():
     assert gradcheck(lambda t: norm(t), rand(4, 3, seed=5))
 
 
+# ====================================================================== Rescaling
+def test_rescaling_is_x_times_scale_plus_offset():
+    x = rand(4, 3, 2, 3)
+    np.testing.assert_allclose(layers.Rescaling(0.5, offset=-1.0, dtype="float64")(x).data, x * 0.5 - 1.0)
+    per_channel = layers.Rescaling([1.0, 2.0, 3.0], offset=[0.0, -1.0, 10.0], dtype="float64")
+    np.testing.assert_allclose(per_channel(x).data, x * np.array([1.0, 2.0, 3.0]) + np.array([0.0, -1.0, 10.0]))
+    images = np.array([[0, 128, 255]], dtype=np.uint8)  # Keras' two recipes: to [0, 1] and to [-1, 1]
+    unit = layers.Rescaling(1.0 / 255)(images)
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(unit.data, [[0.0, 128 / 255, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(layers.Rescaling(1.0 / 127.5, offset=-1)(images).data, [[-1.0, 128 / 127.5 - 1, 1.0]],
+                               atol=1e-6)  # float32 arithmetic, as Keras
+    assert layers.Rescaling(2.0).compute_output_shape((None, None, 5)) == (None, None, 5)
+    assert gradcheck(lambda t: layers.Rescaling([2.0, -3.0], offset=1.0, dtype="float64")(t), rand(3, 2))
+
+
+def test_rescaling_rejects_non_numeric_factors():
+    with pytest.raises(ValueError, match="Rescaling: scale must be a finite number"):
+        layers.Rescaling("1/255")
+    with pytest.raises(ValueError, match="offset"):
+        layers.Rescaling(1.0, offset=float("nan"))
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_rescaling_in_a_model_trains_saves_and_loads(tmp_path, functional):
+    if functional:
+        inputs = gn.Input(shape=(6, 6, 3), dtype="uint8")
+        x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(inputs)
+        model = gn.Model(inputs, layers.Dense(1)(layers.Flatten()(x)))
+    else:
+        model = gn.Sequential([gn.Input(shape=(6, 6, 3), dtype="uint8"), layers.Rescaling(1.0 / 127.5, offset=-1.0),
+                               layers.Flatten(), layers.Dense(1)])
+    images = np.random.default_rng(0).integers(0, 256, (8, 6, 6, 3)).astype(np.uint8)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(images, np.ones((8, 1), np.float32), epochs=1, verbose=0)
+    dense = model.layers[-1]
+    expected = (images.reshape(8, -1) / 127.5 - 1.0) @ dense.kernel.data + dense.bias.data
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "m.glassnet")
+    loaded = gn.load_model(tmp_path / "m.glassnet")
+    rescaling = [layer for layer in loaded.layers if isinstance(layer, layers.Rescaling)][0]
+    assert (rescaling.scale, rescaling.offset) == (1.0 / 127.5, -1.0)
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
 # ====================================================================== config round trips
 LAYER_FACTORIES = [
     lambda: layers.Dense(3, activation="relu", use_bias=False, kernel_initializer="he_normal",
@@ -389,6 +434,8 @@ LAYER_FACTORIES = [
     lambda: layers.Swish(beta=2.0, trainable_beta=True),
     lambda: layers.Normalization(axis=-1, mean=[1.0, 2.0], variance=[1.0, 4.0]),
     lambda: layers.Dense(2, trainable=False, name="frozen"),
+    lambda: layers.Rescaling(1 / 255.0),
+    lambda: layers.Rescaling([0.5, 1.0, 2.0, -1.0], offset=[0.0, 1.0, 2.0, 3.0]),
 ]
 
 

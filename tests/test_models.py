@@ -905,3 +905,102 @@ def test_weighted_metric_names_of_a_multi_output_model():
     x, y = blobs(30)
     result = model.evaluate(x, {"a": y, "b": y}, sample_weight=np.linspace(0, 1, 30), verbose=0, return_dict=True)
     assert {"a_accuracy", "a_weighted_accuracy", "b_accuracy"} <= set(result)
+
+
+# ---------------------------------------------------------------- clone_model
+def _assert_fresh_clone(model, clone, x):
+    """Same architecture, new weights (no shared arrays, other values); equal outputs once weights are copied."""
+    assert clone is not model and type(clone) is type(model)
+    assert clone.get_config() == model.get_config()
+    old, new = model.weights, clone.weights
+    assert [w.shape for w in new] == [w.shape for w in old] and len(new) > 0
+    assert not {id(w) for w in new} & {id(w) for w in old}
+    assert not {id(w.data) for w in new} & {id(w.data) for w in old}
+    random_weights = [(a, b) for a, b in zip(old, new) if a.data.std() > 0]  # kernels, not zero biases
+    assert random_weights and all(not np.array_equal(a.data, b.data) for a, b in random_weights)
+    clone.set_weights(model.get_weights())
+    expected = model.predict(x, verbose=0)
+    for got, want in zip(gn.training.flatten_structure(clone.predict(x, verbose=0)),
+                         gn.training.flatten_structure(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_clone_sequential_model_has_fresh_weights_and_trains_independently():
+    model = gn.Sequential([gn.Input(shape=(4,)), layers.Dense(8, activation="relu"), layers.Dropout(0.2),
+                           layers.Dense(1, activation="sigmoid")], name="seq")
+    x, y = blobs()
+    clone = gn.models.clone_model(model)
+    assert clone.name == "seq" and clone.output_shapes() == model.output_shapes()
+    _assert_fresh_clone(model, clone, x)
+    before = model.get_weights()
+    clone.compile(optimizer="adam", loss="binary_crossentropy")
+    clone.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(before, model.get_weights()):  # training the clone leaves the original alone
+        np.testing.assert_array_equal(a, b)
+    assert not model.compiled
+
+
+def test_clone_sequential_without_an_input_shape_builds_on_first_call():
+    model = gn.Sequential([layers.Dense(3), layers.Dense(2)])
+    x = np.ones((2, 5), np.float32)
+    model(x)
+    clone = gn.models.clone_model(model)
+    assert not clone.built
+    assert clone(x).shape == (2, 2) and [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+
+
+def test_clone_functional_model_keeps_shared_layers_nesting_and_structure():
+    a, b = gn.Input(shape=(5,), name="a"), gn.Input(shape=(5,), name="b")
+    shared = layers.Dense(4, activation="tanh", name="shared")
+    inner = gn.Sequential([gn.Input(shape=(8,)), layers.Dense(3)], name="inner")
+    merged = layers.Concatenate()([shared(a), shared(b)])
+    model = gn.Model([a, b], {"score": layers.Dense(1, name="score")(inner(merged)), "code": merged}, name="f")
+    clone = gn.models.clone_model(model)
+    x = [np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32) for _ in range(2)]
+    _assert_fresh_clone(model, clone, x)
+    assert len(clone.weights) == len(model.weights) == 6  # the shared Dense is cloned once, still shared
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert all(new is not old for new, old in zip(clone.layers, model.layers))
+    assert set(clone.predict(x, verbose=0)) == {"score", "code"}
+
+
+def test_clone_functional_with_unknown_axes_input_tensors_and_clone_function():
+    inputs = gn.Input(shape=(None,), dtype="int64")
+    x = layers.Embedding(50, 8)(inputs)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Conv1D(6, 3, activation="relu")(x)
+    model = gn.Model(inputs, layers.Dense(1)(layers.GlobalMaxPooling1D()(x)))
+    tokens = np.random.default_rng(1).integers(0, 50, (4, 11))
+    _assert_fresh_clone(model, gn.models.clone_model(model), tokens)
+    new_input = gn.Input(shape=(None,), dtype="int64", name="tokens")
+    without_dropout = gn.models.clone_model(
+        model, input_tensors=new_input,
+        clone_function=lambda layer: layers.Identity() if isinstance(layer, layers.Dropout) else
+        type(layer).from_config(layer.get_config()))
+    assert without_dropout.inputs == [new_input]
+    assert not any(isinstance(layer, layers.Dropout) for layer in without_dropout.layers)
+    with pytest.raises(ValueError, match="1 inputs"):
+        gn.models.clone_model(model, input_tensors=[new_input, gn.Input(shape=(3,))])
+
+
+def test_clone_subclassed_model_from_its_config_and_refuses_graph_arguments():
+    class Tiny(gn.Model):
+        def __init__(self, units=2, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = layers.Dense(units)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def get_config(self):
+            return {"units": self.units, "name": self.name}
+
+    model = Tiny(3, name="tiny")
+    model(np.ones((1, 4), np.float32))
+    clone = gn.models.clone_model(model)
+    assert type(clone) is Tiny and clone.units == 3 and clone is not model
+    with pytest.raises(ValueError, match="subclassed"):
+        gn.models.clone_model(model, clone_function=lambda layer: layer)
+    with pytest.raises(TypeError, match="glassnet model"):
+        gn.models.clone_model("model")

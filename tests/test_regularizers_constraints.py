@@ -48,6 +48,28 @@ def test_config_round_trip(regularizer):
     assert type(rebuilt) is type(regularizer) and rebuilt.get_config() == regularizer.get_config()
 
 
+def test_lower_case_keras_spellings_are_the_classes():
+    # Keras 3 exports L1 as l1 and L2 as l2: instances of the classes, serialized under the class names
+    assert isinstance(regularizers.l1(0.3), regularizers.L1) and regularizers.l1().l1 == 0.01
+    assert isinstance(regularizers.l2(0.2), regularizers.L2) and regularizers.l2().l2 == 0.01
+    value = regularizers.l2(0.2)(gn.tensor(W, dtype="float64")).item()
+    np.testing.assert_allclose(value, 0.2 * (W ** 2).sum(), rtol=1e-12)
+    for regularizer, name in ((regularizers.l1(0.3), "L1"), (regularizers.l2(1e-3), "L2")):
+        config = json.loads(json.dumps(regularizers.serialize(regularizer)))
+        assert config["class_name"] == name
+        rebuilt = regularizers.deserialize(config)
+        assert type(rebuilt) is type(regularizer) and rebuilt.get_config() == regularizer.get_config()
+
+
+def test_lower_case_regularizers_save_and_load_with_a_model(tmp_path):
+    model = gn.Sequential([gn.Input(shape=(4,)), layers.Dense(3, kernel_regularizer=regularizers.l2(1e-3),
+                                                                bias_regularizer=regularizers.l1(0.02))])
+    model.save(tmp_path / "m.glassnet")
+    dense = gn.load_model(tmp_path / "m.glassnet").layers[0]
+    assert type(dense.kernel_regularizer) is regularizers.L2 and dense.kernel_regularizer.l2 == 1e-3
+    assert type(dense.bias_regularizer) is regularizers.L1 and dense.bias_regularizer.l1 == 0.02
+
+
 def test_model_losses_lists_every_penalty():
     gn.set_seed(0)
     model = gn.Sequential([layers.Dense(3, input_shape=(2,), kernel_regularizer="l2", bias_regularizer="l1",

@@ -328,3 +328,30 @@ def test_bad_steps_raise_clear_errors():
         schedule("3")
     with pytest.raises(TypeError, match="rates"):
         schedule(np.arange(3))
+
+
+def test_optimizers_schedules_is_the_keras_home_of_the_schedules(tmp_path):
+    from glassnet.optimizers.schedules import ExponentialDecay  # Keras: keras.optimizers.schedules
+
+    keras_names = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
+                   "LearningRateSchedule", "PiecewiseConstantDecay", "PolynomialDecay", "serialize", "deserialize"]
+    for name in keras_names:  # the same objects, not copies
+        assert getattr(gn.optimizers.schedules, name) is getattr(schedules, name)
+    lr = gn.optimizers.schedules.ExponentialDecay(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.5)
+    assert isinstance(lr, ExponentialDecay)
+    w = gn.Parameter(np.ones(3, dtype="float32"))
+    sgd = gn.optimizers.SGD(learning_rate=lr)
+    moved = []
+    for _ in range(4):  # gradient 1: each step moves w by the step's rate 0.1·0.5^(t/2)
+        before = w.data.copy()
+        w.grad = np.ones(3, dtype="float32")
+        sgd.step([w])
+        moved.append(float((before - w.data)[0]))
+    np.testing.assert_allclose(moved, [0.1 * 0.5 ** (t / 2) for t in range(4)], rtol=1e-5)
+    model = gn.Sequential([gn.Input(shape=(2,)), gn.layers.Dense(1)])
+    model.compile(optimizer=gn.optimizers.Adam(gn.optimizers.schedules.CosineDecay(0.01, 100)), loss="mse")
+    model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0)
+    model.save(tmp_path / "m.glassnet")
+    restored = gn.load_model(tmp_path / "m.glassnet").optimizer._learning_rate
+    assert type(restored) is schedules.CosineDecay
+    assert restored.get_config() == model.optimizer._learning_rate.get_config()

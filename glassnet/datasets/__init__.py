@@ -26,6 +26,7 @@ from .gates import TRUTH_TABLES, gate_names, logic_gate
 from .preprocessing import (
     MinMaxScaler, StandardScaler, min_max_scale, one_hot, standardize, to_categorical, train_test_split,
 )
+from .sequences import pad_sequences
 from .sklearn_data import (
     load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine, make_blobs, make_circles,
     make_classification, make_moons, make_regression,
@@ -35,7 +36,8 @@ __all__ = [
     "load", "names", "logic_gate", "gate_names", "load_digits", "load_iris", "load_breast_cancer", "load_wine",
     "load_diabetes", "make_classification", "make_moons", "make_circles", "make_blobs", "make_regression",
     "train_test_split", "one_hot", "to_categorical", "standardize", "StandardScaler", "min_max_scale",
-    "MinMaxScaler", "load_idx", "load_mnist", "load_cifar10", "load_cifar100", "load_csv", "load_npz", "load_images",
+    "MinMaxScaler", "pad_sequences", "load_idx", "load_mnist", "load_cifar10", "load_cifar100", "load_csv",
+    "load_npz", "load_images",
     "read_pickled_arrays", "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "CIFAR10_CLASSES",
 ]
 

@@ -24,7 +24,7 @@ from .pooling import (
     GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
     MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D, MaxPooling2D, MaxPooling3D,
 )
-from .preprocessing import Normalization
+from .preprocessing import Normalization, Rescaling
 from .recurrent import GRU, LSTM, SimpleRNN
 from .reshaping import (
     Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,

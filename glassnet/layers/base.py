@@ -528,17 +528,23 @@ class Layer:
         return list(self._activity_losses) + penalties
 
     def compute_output_shape(self, input_shape):
-        """Output shape for ``input_shape`` (batch axis may be None). By default, a dry run on zeros."""
-        shapes = input_shape
-        with no_grad():
-            dummy = _zeros_for(shapes, self.dtype)
-            previous = _CallContext.training
-            _CallContext.training = False
-            try:
-                out = self(dummy, training=False)
-            finally:
-                _CallContext.training = previous
-        return _shapes_of(out, batch_none=_first_is_none(shapes))
+        """Output shape for ``input_shape`` (batch axis may be None). By default, a dry run on zeros:
+        the batch axis runs as 1 and any other unknown (None) axis at two sizes, 2 then 3; output axes
+        whose size changes between the runs are None. Layers whose output shape follows from a
+        formula override this (and then also build in functional models with unknown axes)."""
+        def run(size):
+            with no_grad():
+                dummy = _zeros_for(input_shape, self.dtype, unknown=size)
+                previous = _CallContext.training
+                _CallContext.training = False
+                try:
+                    out = self(dummy, training=False)
+                finally:
+                    _CallContext.training = previous
+            return _shapes_of(out, batch_none=_first_is_none(input_shape))
+
+        first = run(2)
+        return merge_unknown_axes(first, run(3)) if has_unknown_axes(input_shape) else first
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict:
@@ -624,13 +630,33 @@ def _first_is_none(shapes) -> bool:
     return bool(shapes) and shapes[0] is None
 
 
-def _zeros_for(shapes, dtype):
+def _zeros_for(shapes, dtype, unknown: int = 1):
+    """Zeros for a (nested) shape: a None batch axis becomes 1, other None axes ``unknown``."""
     if isinstance(shapes, dict):
-        return {k: _zeros_for(v, dtype) for k, v in shapes.items()}
+        return {k: _zeros_for(v, dtype, unknown) for k, v in shapes.items()}
     if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
-        return [_zeros_for(s, dtype) for s in shapes]
-    concrete = tuple(1 if s is None else int(s) for s in shapes)
+        return [_zeros_for(s, dtype, unknown) for s in shapes]
+    concrete = tuple((1 if i == 0 else unknown) if s is None else int(s) for i, s in enumerate(shapes))
     return Tensor(np.zeros(concrete, dtype=dtype), dtype=dtype)
+
+
+def has_unknown_axes(shapes) -> bool:
+    """True when a (nested) shape has a None axis other than the batch axis."""
+    if isinstance(shapes, dict):
+        return any(has_unknown_axes(v) for v in shapes.values())
+    if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
+        return any(has_unknown_axes(s) for s in shapes)
+    return any(s is None for s in tuple(shapes)[1:])
+
+
+def merge_unknown_axes(a, b):
+    """Output shapes of two dry runs that differ only in the sizes given to unknown input axes:
+    axes whose sizes differ are unknown (None), the others are kept."""
+    if isinstance(a, dict):
+        return {k: merge_unknown_axes(a[k], b[k]) for k in a}
+    if isinstance(a, list) or (isinstance(a, tuple) and a and isinstance(a[0], (list, tuple))):
+        return [merge_unknown_axes(x, y) for x, y in zip(a, b)]
+    return tuple(x if x == y else None for x, y in zip(a, b))
 
 
 def _jsonable_shape(shape):

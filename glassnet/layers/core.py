@@ -137,8 +137,8 @@ class Reshape(Layer):
         return ops.reshape(inputs, (inputs.shape[0],) + self._resolved(inputs.shape))
 
     def compute_output_shape(self, input_shape):
-        if any(s is None for s in input_shape[1:]):
-            return (input_shape[0],) + self.target_shape
+        if any(s is None for s in input_shape[1:]):  # the -1 axis cannot be resolved yet (Keras: None)
+            return (input_shape[0],) + tuple(None if s == -1 else s for s in self.target_shape)
         return (input_shape[0],) + self._resolved(input_shape)
 
     def get_config(self):

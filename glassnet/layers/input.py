@@ -11,7 +11,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor, no_grad
 from ..training import flatten_structure, map_structure
-from .base import Layer, _shape_str
+from .base import Layer, _shape_str, merge_unknown_axes
 
 
 class Node:
@@ -78,7 +78,8 @@ def _shape_of(value) -> tuple:
 
 
 def _dry_run_shapes(layer: Layer, inputs, args, kwargs):
-    """Output shapes found by running ``layer`` on zeros shaped like the symbolic tensors.
+    """Output shapes found by running ``layer`` on zeros shaped like the symbolic tensors (the fallback
+    for layers without their own ``compute_output_shape``, and for calls with symbolic arguments).
 
     The batch axis becomes None. When a symbolic tensor has other unknown (None) axes, the layer
     runs twice with different sizes for them, and output axes that change are reported as None.
@@ -99,18 +100,8 @@ def _dry_run_shapes(layer: Layer, inputs, args, kwargs):
         return map_structure(lambda t: tuple(t.shape), out)
 
     first = run(2)
-    if not unknown:
-        return map_structure_shapes(lambda shape: (None,) + shape[1:], first)
-    second = run(3)
-    return _merge_shapes(first, second)
-
-
-def _merge_shapes(a, b):
-    if isinstance(a, dict):
-        return {k: _merge_shapes(a[k], b[k]) for k in a}
-    if isinstance(a, list) or (isinstance(a, tuple) and a and isinstance(a[0], tuple)):
-        return [_merge_shapes(x, y) for x, y in zip(a, b)]
-    return (None,) + tuple(x if x == y else None for x, y in zip(a[1:], b[1:]))
+    shapes = merge_unknown_axes(first, run(3)) if unknown else first
+    return map_structure_shapes(lambda shape: (None,) + shape[1:], shapes)
 
 
 def map_structure_shapes(fn, shapes):
@@ -138,9 +129,7 @@ def symbolic_call(layer: Layer, inputs, *args, training=None, **kwargs):
     if layer.input_spec is not None and isinstance(inputs, KerasTensor):
         layer.input_spec.check(layer, inputs.shape)
     extra_symbolic = _contains_keras_tensor(args) or _contains_keras_tensor(kwargs)
-    unknown_axes = any(s is None for t in flatten_structure(inputs) if isinstance(t, KerasTensor)
-                       for s in t.shape[1:])
-    if _overrides_compute_output_shape(layer) and not extra_symbolic and not unknown_axes:
+    if _overrides_compute_output_shape(layer) and not extra_symbolic:  # a formula: unknown axes stay None
         out_shapes = layer.compute_output_shape(shapes)
     else:
         out_shapes = _dry_run_shapes(layer, inputs, args, kwargs)

@@ -72,3 +72,47 @@ class Normalization(Layer):
         if self._init_variance is not None:
             config["variance"] = self._init_variance.tolist()
         return config
+
+
+class Rescaling(Layer):
+    """``y = x·scale + offset``, in training and at inference (Keras' ``Rescaling``): ``scale=1/255``
+    maps [0, 255] to [0, 1]; ``scale=1/127.5, offset=-1`` maps it to [−1, 1].
+
+    ``scale`` and ``offset`` are numbers or arrays broadcasting against the trailing axes (e.g. one
+    value per channel). Integer inputs (uint8 images) give outputs of the layer's float dtype.
+    """
+
+    supports_masking = True
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = _number_or_array(self, "scale", scale)
+        self.offset = _number_or_array(self, "offset", offset)
+
+    def call(self, inputs):
+        if inputs.dtype != self._np_dtype:
+            inputs = ops.cast(inputs, self.dtype)
+        scale = np.asarray(self.scale, dtype=self._np_dtype)
+        offset = np.asarray(self.offset, dtype=self._np_dtype)
+        return ops.add(ops.multiply(inputs, scale), offset)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        def plain(value):  # arrays are saved as (nested) lists, numbers as numbers: JSON either way
+            return value.tolist() if isinstance(value, np.ndarray) else value
+
+        return {**super().get_config(), "scale": plain(self.scale), "offset": plain(self.offset)}
+
+
+def _number_or_array(layer: Layer, name: str, value):
+    """A float, or a float64 array for list/array arguments; anything non-numeric is a clear error."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or not np.all(np.isfinite(array)):
+        raise ValueError(f"{type(layer).__name__}: {name} must be a finite number or an array of numbers, "
+                         f"got {value!r:.80}.")
+    return float(array) if array.ndim == 0 else array

@@ -1,8 +1,9 @@
-"""Models: ``Sequential``, ``Model`` (subclass with ``call``), loading and JSON round trips."""
+"""Models: ``Sequential``, ``Model`` (subclass with ``call``), ``clone_model``, loading and JSON round trips."""
 
 import json
 
 from ..errors import FileFormatError, GlassnetError
+from .cloning import clone_model
 from .functional import Functional
 from .model import Model
 from .sequential import Sequential

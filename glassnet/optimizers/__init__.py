@@ -1,6 +1,7 @@
 """Optimizers (Keras names, arguments and defaults; update rules in each class docstring).
 
-``compile(optimizer='adam')`` resolves names through :func:`get`.
+``compile(optimizer='adam')`` resolves names through :func:`get`. The learning-rate schedules are
+also here as in Keras: ``optimizers.schedules.ExponentialDecay`` (the classes of :mod:`glassnet.schedules`).
 """
 
 from ..saving import Registry, deserialize as _deserialize, serialize as _serialize
@@ -9,6 +10,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from . import schedules
 from .base import Optimizer, global_norm
 from .nadam import Nadam
 from .rmsprop import RMSprop
