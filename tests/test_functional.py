@@ -413,3 +413,55 @@ def test_sequential_with_unknown_axes_keeps_working():
     model.compile(optimizer="adam", loss="mse")
     model.fit(RNG.standard_normal((16, 30, 3)).astype("float32"), np.zeros((16, 1), "float32"), epochs=1, verbose=0)
     assert model.predict(np.zeros((2, 50, 3), "float32"), verbose=0).shape == (2, 1)
+
+
+# ---------------------------------------------------------------------- models built from parts (Keras idioms)
+def test_feature_extraction_from_a_sequential_model():
+    seq = gn.Sequential([gn.Input(shape=(4,)), layers.Dense(5, activation="relu", name="h"), layers.Dense(1)])
+    features = gn.Model(inputs=seq.inputs, outputs=[layer.output for layer in seq.layers])
+    x = np.random.default_rng(6).standard_normal((7, 4)).astype(np.float32)
+    hidden, out = features.predict(x, verbose=0)
+    kernel, bias = seq.get_layer("h").get_weights()
+    np.testing.assert_allclose(hidden, np.maximum(x @ kernel + bias, 0), rtol=1e-6)
+    np.testing.assert_array_equal(out, seq.predict(x, verbose=0))
+    assert seq.input_shape == (None, 4) and seq.output_shape == (None, 1)
+    assert seq.get_layer("h").output.shape == (None, 5) and seq.get_layer("h").input is seq.input
+    seq.get_layer("h").set_weights([kernel * 2, bias])  # the same layers: a change shows in both models
+    np.testing.assert_allclose(features.predict(x, verbose=0)[0], np.maximum(x @ (kernel * 2) + bias, 0), rtol=1e-6)
+    seq.add(layers.Dense(3))  # the symbolic view follows the layer stack
+    assert seq.output_shape == (None, 3) and seq.get_layer("h").output.shape == (None, 5)
+
+
+def test_transfer_learning_on_a_functional_base_and_layer_output_errors():
+    inputs = gn.Input(shape=(4,))
+    base = gn.Model(inputs, layers.Dense(3, activation="tanh", name="body")(inputs))
+    base.trainable = False
+    head = gn.Model(base.input, layers.Dense(1, activation="sigmoid")(base.output))
+    assert base.input is inputs and base.input_shape == (None, 4) and base.output_shape == (None, 3)
+    x = np.random.default_rng(7).standard_normal((16, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    frozen = base.get_weights()
+    head.compile("adam", "binary_crossentropy")
+    head.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(frozen, base.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(AttributeError, match="not been called on a symbolic input"):
+        layers.Dense(2).output
+    shared = layers.Dense(2)
+    shared(gn.Input(shape=(4,)))
+    shared(gn.Input(shape=(4,)))
+    with pytest.raises(AttributeError, match="called 2 times"):
+        shared.output
+
+
+def test_a_subclassed_model_may_name_a_sublayer_output():
+    class Net(gn.Model):
+        def __init__(self):
+            super().__init__()
+            self.output = layers.Dense(2)
+
+        def call(self, x):
+            return self.output(x)
+
+    model = Net()
+    assert model(np.zeros((3, 4), np.float32)).shape == (3, 2) and len(model.weights) == 2

@@ -249,6 +249,49 @@ class Layer:
                 self._own_weights.append(value)
         object.__setattr__(self, name, value)
 
+    # ----------------------------------------------------------------- symbolic inputs and outputs (Keras)
+    @property
+    def _inbound_nodes(self) -> list:
+        """The calls of this layer on symbolic inputs (functional models), in order."""
+        nodes = self.__dict__.get("_symbolic_nodes")
+        if nodes is None:
+            nodes = []
+            object.__setattr__(self, "_symbolic_nodes", nodes)
+        return nodes
+
+    def _only_node(self, what: str):
+        nodes = self._inbound_nodes
+        if len(nodes) == 1:
+            return nodes[0]
+        if not nodes:
+            raise AttributeError(f"Layer '{self.name}' has no {what}: it has not been called on a symbolic input "
+                                 "(glassnet.Input(...)); its model must have a known input shape.")
+        raise AttributeError(f"Layer '{self.name}' has been called {len(nodes)} times on symbolic inputs (a shared "
+                             f"layer), so it has several {what}s; use the tensors those calls returned.")
+
+    @property
+    def input(self):
+        """The symbolic input of this layer's one call in a model (to build models from parts, Keras)."""
+        if "_user_input" in self.__dict__:
+            return self.__dict__["_user_input"]
+        return self._only_node("input").inputs
+
+    @input.setter
+    def input(self, value) -> None:  # a subclass may name a sub-layer `input` (Keras forbids it)
+        self.__setattr__("_user_input", value)
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's one call in a model (Keras' feature-extraction idiom:
+        ``Model(model.inputs, [layer.output for layer in model.layers])``)."""
+        if "_user_output" in self.__dict__:
+            return self.__dict__["_user_output"]
+        return self._only_node("output").outputs
+
+    @output.setter
+    def output(self, value) -> None:  # a subclass may name a sub-layer `output` (Keras forbids it)
+        self.__setattr__("_user_output", value)
+
     def _discover_layers(self) -> list:
         """``_tracked_layers`` plus layers that reached a list/tuple/dict attribute after it was assigned
         (``self.blocks = []`` then ``self.blocks.append(Dense(8))``), appended in discovery order."""

@@ -55,8 +55,14 @@ class InputLayer(Layer):
         self.batch_shape = tuple(None if s is None else int(s) for s in batch_shape)
         self._build_input_shape = (None,) + self.batch_shape[1:]
         self.built = True
-        self.output = KerasTensor(self.batch_shape, self.dtype, node=Node(self, None, (), {}), name=self.name)
-        self.output.node.outputs = self.output
+        node = Node(self, None, (), {})
+        node.outputs = KerasTensor(self.batch_shape, self.dtype, node=node, name=self.name)
+        self._inbound_nodes.append(node)
+
+    @property
+    def input(self) -> KerasTensor:
+        """An Input's input is its output (Keras)."""
+        return self.output
 
     def call(self, inputs):
         return inputs
@@ -134,6 +140,7 @@ def symbolic_call(layer: Layer, inputs, *args, training=None, **kwargs):
     else:
         out_shapes = _dry_run_shapes(layer, inputs, args, kwargs)
     node = Node(layer, inputs, args, dict(kwargs, **({} if training is None else {"training": training})))
+    layer._inbound_nodes.append(node)  # what layer.input / layer.output read
     counter = iter(range(10_000))
 
     def make(shape):

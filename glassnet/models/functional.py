@@ -102,6 +102,24 @@ class Functional(Model):
         return list(self._flat_outputs)
 
     @property
+    def input(self):
+        """The model's symbolic input(s), in the structure they were given (Keras)."""
+        return self._input_structure
+
+    @property
+    def output(self):
+        """The model's symbolic output(s), in the structure they were given (Keras)."""
+        return self._output_structure
+
+    @property
+    def input_shape(self):
+        return map_structure(lambda t: t.shape, self._input_structure)
+
+    @property
+    def output_shape(self):
+        return map_structure(lambda t: t.shape, self._output_structure)
+
+    @property
     def input_names(self) -> list:
         return [t.node.layer.name for t in self._flat_inputs]
 
@@ -140,6 +158,8 @@ class Functional(Model):
                 if missing:
                     raise ShapeError(f"Model '{self.name}' is missing inputs {missing}.")
                 return [x[n] for n in names]
+            if len(structure) == 1 and not isinstance(x, (list, tuple)):  # Model(inputs=[inp]) fed one array
+                return [x]
             if not isinstance(x, (list, tuple)) or len(x) != len(structure):
                 got = f"{len(x)} arrays" if isinstance(x, (list, tuple)) else "one array"
                 raise ShapeError(f"Model '{self.name}' expects {len(structure)} inputs "

@@ -92,6 +92,56 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         return shape
 
+    # ----------------------------------------------------------------- symbolic view (Keras)
+    def _symbolic_graph(self) -> tuple:
+        """``(input, output)`` KerasTensors: the layers called once on a symbolic Input of the model's
+        input shape, made on first use and again after ``add``/``pop``. It lets ``model.inputs``,
+        ``model.output`` and each layer's ``.output`` build new models (feature extraction)."""
+        from ..layers.input import Input
+
+        cached = self.__dict__.get("_symbolic")
+        layers = list(self._tracked_layers)
+        if cached is not None and len(cached[2]) == len(layers) and all(a is b for a, b in zip(cached[2], layers)):
+            return cached[0], cached[1]
+        if self._build_input_shape is None:
+            raise AttributeError(f"Model '{self.name}' has no input shape yet, so it has no symbolic inputs or "
+                                 "outputs: start it with glassnet.Input(shape=...) or build it first.")
+        if cached is not None:  # forget the calls of the previous layer stack
+            for layer, node in zip(cached[2], cached[3]):
+                if node in layer._inbound_nodes:
+                    layer._inbound_nodes.remove(node)
+        inputs = x = Input(batch_shape=tuple(self._build_input_shape), dtype=self.dtype)
+        nodes = []
+        for layer in layers:
+            x = layer(x)
+            nodes.append(layer._inbound_nodes[-1])
+        object.__setattr__(self, "_symbolic", (inputs, x, layers, nodes))
+        return inputs, x
+
+    @property
+    def inputs(self) -> list:
+        return [self._symbolic_graph()[0]]
+
+    @property
+    def outputs(self) -> list:
+        return [self._symbolic_graph()[1]]
+
+    @property
+    def input(self):
+        return self._symbolic_graph()[0]
+
+    @property
+    def output(self):
+        return self._symbolic_graph()[1]
+
+    @property
+    def input_shape(self):
+        return self._symbolic_graph()[0].shape
+
+    @property
+    def output_shape(self):
+        return self._symbolic_graph()[1].shape
+
     def output_shapes(self) -> list:
         """Each layer's output shape (batch axis None), propagated from the input shape."""
         if self._build_input_shape is None:
