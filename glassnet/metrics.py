@@ -91,7 +91,8 @@ __all__ = [
     "SparseCategoricalAccuracy", "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanSquaredError",
     "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "RootMeanSquaredError",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "Precision", "Recall",
-    "FBetaScore", "F1Score", "AUC", "R2Score", "accuracy", "binary_accuracy", "categorical_accuracy",
+    "FBetaScore", "F1Score", "AUC", "R2Score", "TruePositives", "FalsePositives", "FalseNegatives",
+    "TrueNegatives", "accuracy", "binary_accuracy", "categorical_accuracy",
     "sparse_categorical_accuracy", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
     "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
     "mean_squared_logarithmic_error", "mse", "mae", "mape", "msle", "rmse", "root_mean_squared_error",
@@ -707,19 +708,83 @@ class _ConfusionMetric(Metric):
         return t.reshape(-1), p.reshape(-1), w.reshape(-1)
 
 
-class _PrecisionRecall(_ConfusionMetric):
-    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+class _Thresholded(_ConfusionMetric):
+    """Counts at one threshold (0.5 by default) or a list of them (predicted positive ⇔ ŷ > threshold)."""
+
+    def _set_thresholds(self, thresholds) -> None:
         self.init_thresholds = thresholds
         self._multiple = isinstance(thresholds, (list, tuple, np.ndarray))
         values = [0.5] if thresholds is None else list(np.ravel(thresholds))
         self._thresholds = np.asarray(values, dtype=np.float64)
-        self.top_k = top_k
-        self.class_id = class_id
-        super().__init__(name=name, dtype=dtype)
 
     @property
     def thresholds(self):
         return self._thresholds.tolist() if self._multiple else float(self._thresholds[0])
+
+    def _finish(self, values):
+        return _as_result(values if self._multiple else values[0])
+
+    def get_config(self) -> dict:
+        thresholds = self.init_thresholds
+        if isinstance(thresholds, np.ndarray):
+            thresholds = thresholds.tolist()
+        return {**super().get_config(), "thresholds": thresholds}
+
+
+class _ConfusionCount(_Thresholded):
+    """The weighted count of one cell of the confusion matrix (Keras ``TruePositives`` & co.)."""
+
+    cell = 0  # index into _threshold_counts' (TP, FP, FN, TN)
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        self._set_thresholds(thresholds)
+        super().__init__(name=name, dtype=dtype)
+
+    def reset_state(self) -> None:
+        self.accumulator = np.zeros(self._thresholds.size)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        t, p, w = self._flat_inputs(y_true, y_pred, sample_weight)
+        self.accumulator += _threshold_counts(t, p, w, self._thresholds)[self.cell]
+
+    def result(self):
+        return self._finish(self.accumulator)
+
+
+@REGISTRY.register()
+class TruePositives(_ConfusionCount):
+    """Σ w over samples with y = 1 and ŷ > threshold."""
+
+    cell = 0
+
+
+@REGISTRY.register()
+class FalsePositives(_ConfusionCount):
+    """Σ w over samples with y = 0 and ŷ > threshold."""
+
+    cell = 1
+
+
+@REGISTRY.register()
+class FalseNegatives(_ConfusionCount):
+    """Σ w over samples with y = 1 and ŷ ≤ threshold."""
+
+    cell = 2
+
+
+@REGISTRY.register()
+class TrueNegatives(_ConfusionCount):
+    """Σ w over samples with y = 0 and ŷ ≤ threshold."""
+
+    cell = 3
+
+
+class _PrecisionRecall(_Thresholded):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        self._set_thresholds(thresholds)
+        self.top_k = top_k
+        self.class_id = class_id
+        super().__init__(name=name, dtype=dtype)
 
     def reset_state(self) -> None:
         zeros = np.zeros(self._thresholds.size)
@@ -732,14 +797,8 @@ class _PrecisionRecall(_ConfusionMetric):
         self.false_positives += fp
         self.false_negatives += fn
 
-    def _finish(self, values):
-        return _as_result(values if self._multiple else values[0])
-
     def get_config(self) -> dict:
-        thresholds = self.init_thresholds
-        if isinstance(thresholds, np.ndarray):
-            thresholds = thresholds.tolist()
-        return {**super().get_config(), "thresholds": thresholds, "top_k": self.top_k, "class_id": self.class_id}
+        return {**super().get_config(), "top_k": self.top_k, "class_id": self.class_id}
 
 
 @REGISTRY.register("precision")

@@ -582,3 +582,25 @@ def test_keras_style_metric_subclasses_accumulate_reset_and_train():
     result = model.evaluate(x, y, verbose=0, return_dict=True)
     expected = np.sum((model.predict(x, verbose=0) > 0.5) & (y == 1))
     assert result["binary_true_positives"] == expected and result["seen"] == 64.0
+
+
+def test_confusion_counts_match_scikit_learn_with_weights_and_several_thresholds():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 300)
+    p = rng.uniform(size=300)
+    w = rng.uniform(0, 2, 300)
+    for threshold in (0.5, 0.2):
+        tn, fp, fn, tp = sklearn_metrics.confusion_matrix(y, p > threshold, sample_weight=w).ravel()
+        for cls, expected in ((metrics.TruePositives, tp), (metrics.FalsePositives, fp),
+                              (metrics.FalseNegatives, fn), (metrics.TrueNegatives, tn)):
+            metric = cls(thresholds=threshold)
+            metric.update_state(y[:100], p[:100], sample_weight=w[:100])  # in two batches
+            metric.update_state(y[100:], p[100:], sample_weight=w[100:])
+            assert metric.result() == pytest.approx(expected)
+    several = metrics.TruePositives(thresholds=[0.2, 0.5])
+    several.update_state(y, p)
+    np.testing.assert_allclose(several.result(), [np.sum((p > 0.2) & (y == 1)), np.sum((p > 0.5) & (y == 1))])
+    assert metrics.TruePositives().name == "true_positives" and isinstance(metrics.get("TruePositives"),
+                                                                             metrics.TruePositives)
+    assert metrics.deserialize(metrics.serialize(metrics.FalseNegatives(thresholds=0.3))).thresholds == 0.3
